@@ -1,0 +1,49 @@
+"""Outputs appear whole or not at all: write to a temp name in out/.tmp, then rename.
+
+out/.tmp is on the same file system as out/, so the rename is atomic; whatever a killed run
+left there is deleted by the next run before it starts (it holds the workspace lock).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(final: Path, tmp_dir: Path, write: Callable[[Path], None]) -> int:
+    """Call write(tmp_path); rename the result to `final`; return its size. Nothing is left
+    behind at `final` or in tmp_dir if `write` fails."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{uuid.uuid4().hex}{final.suffix}"
+    try:
+        write(tmp)
+        size = tmp.stat().st_size
+        if size == 0:
+            raise OSError(f"encoder wrote an empty file for {final.name}")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size
+
+
+def write_bytes_atomic(final: Path, tmp_dir: Path, data: bytes) -> int:
+    return write_atomic(final, tmp_dir, lambda tmp: tmp.write_bytes(data))
+
+
+def clear_tmp(tmp_dir: Path) -> int:
+    """Delete what an interrupted run left in the temp folder; return how many entries."""
+    if not tmp_dir.is_dir():
+        return 0
+    count = 0
+    for entry in os.scandir(tmp_dir):
+        count += 1
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+    return count

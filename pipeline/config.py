@@ -1,0 +1,83 @@
+"""The workspace's `crossmedia.toml`: which folder feeds which profile, limits, house style."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.errors import ConfigError
+from pipeline.schema import key, load_table, positive, problem
+
+CONFIG_NAME = "crossmedia.toml"
+
+
+def _folders(value: dict[str, str]) -> str | None:
+    for folder in value:
+        p = PurePosixPath(folder)
+        if p.is_absolute() or ".." in p.parts or not p.parts:
+            return f"folder {folder!r} must be a path inside the workspace, like \"inbox/web\""
+    return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """`[limits]`: what one input may cost before it is refused."""
+
+    max_pixels: int = key(268_402_689, "Largest image accepted, in pixels (all frames of an animation together); bigger is refused as a decompression bomb.",
+                          check=positive, example="100000000")
+    timeout: int = key(900, "Seconds one input may take before it is stopped and failed.", check=positive)
+    memory_mb: int = key(4096, "Address-space cap of one worker process in MiB; an input that needs more fails instead of exhausting the machine.",
+                         check=positive)
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    name: str = key("", "Shown in the preview site and reports.")
+    jobs: int = key(0, "Worker processes; 0 uses every core. `crossmedia run --jobs` overrides it.",
+                    check=lambda v: "must be 0 or more" if v < 0 else None)
+    folders: dict[str, str] = key({}, "Watched folder (relative to the workspace) -> profile name. Empty: inbox/<profile>/ for every profile.",
+                                  check=_folders, example='{ "inbox/web" = "web" }')
+    limits: Limits = dataclasses.field(default_factory=Limits, metadata={"help": "Per-input limits, see [limits]."})
+
+
+DEFAULT_CONFIG = """\
+# crossmedia workspace. Reference: README.md, "Workspace configuration".
+name = "{name}"
+
+# Watched folder -> profile. Files dropped into a folder come out under out/<profile>/.
+[folders]
+{folders}
+
+[limits]
+# max_pixels = 268402689   # larger images are refused as decompression bombs
+# timeout = 900            # seconds per input
+"""
+
+
+def load_config(root: Path) -> WorkspaceConfig:
+    path = root / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError([f"error: {path} not found: {root} is not a crossmedia workspace.\n"
+                           f"  Fix: run `crossmedia init {root}` or pass -w with the workspace folder."])
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"error: {path}: not valid TOML: {e}\n  Fix: correct the syntax at the place named."]) from None
+    problems: list[str] = []
+    config = load_table(WorkspaceConfig, table, path, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def check_folder_profiles(config: WorkspaceConfig, profiles, path: Path) -> None:
+    problems = [
+        problem(path, "folders", f'"{folder}"', name, f"there is no profile {name!r}.",
+                "use one of " + ", ".join(sorted(profiles)) + ", or add profiles/" + name + ".toml to the workspace.")
+        for folder, name in config.folders.items() if name not in profiles
+    ]
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,355 @@
+"""One batch over a workspace: scan -> decide what changed -> process in parallel -> store -> report.
+
+Only this module writes the store, the quarantine and the report. Work goes out as plain Tasks
+to a process pool (the executor is this one seam); results come back and are recorded one by
+one, so a run killed at any moment loses at most the inputs in flight, which the next run redoes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline.atomic import clear_tmp, write_bytes_atomic
+from pipeline.errors import ExitCode
+from pipeline.job import Result, Task
+from pipeline.lock import workspace_lock
+from pipeline.names import safe_name
+from pipeline.sidecar import read_sidecar
+from pipeline.store import Row, Store, now
+from pipeline.worker import file_sha256, init_worker, process
+from pipeline.workspace import Candidate, Workspace
+
+log = logging.getLogger("crossmedia")
+
+SECTION_OF_MEDIA = {"image": "image", "audio": "audio", "video": "video"}
+
+# Called after every run that changed something, with the workspace and the report
+# (preview site, pages, banners register here).
+AFTER_RUN: list[Callable[[Workspace, dict], list[str]]] = []
+
+
+@dataclass
+class RunReport:
+    started: str
+    finished: str = ""
+    counts: dict = field(default_factory=lambda: {"processed": 0, "failed": 0, "skipped": 0})
+    items: list[dict] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.INPUTS_FAILED if self.counts["failed"] else ExitCode.OK
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["exit_code"] = int(self.exit_code)
+        return d
+
+
+def _item(result: Result | Row, status: str | None = None, with_facts: bool = False) -> dict:
+    item = {
+        "input": result.input,
+        "profile": result.profile,
+        "media": result.media,
+        "status": status or result.status,
+        "outputs": list(result.outputs),
+        "warnings": list(result.warnings),
+        "error": result.error,
+    }
+    if with_facts:
+        item["facts"] = result.facts
+    return item
+
+
+class Stop:
+    """Set by SIGINT/SIGTERM: no new inputs start; those in flight finish and are recorded."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal = None
+
+    def __call__(self, signum, frame):
+        if self.event.is_set():  # a second Ctrl-C: the user means it
+            raise KeyboardInterrupt
+        self.signal = signum
+        self.event.set()
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
+        on_result: Callable[[Result, int, int], None] | None = None) -> RunReport:
+    """`crossmedia run`: take the lock, process what is new or changed, write out/report.json."""
+    with workspace_lock(ws.state, command):
+        stop = Stop()
+        restore = stop.install()
+        try:
+            return run_locked(ws, jobs=jobs, on_result=on_result, stop=stop.event)
+        finally:
+            restore()
+
+
+def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
+               on_result: Callable[[Result, int, int], None] | None = None,
+               only: Iterable[str] | None = None) -> RunReport:
+    """The batch itself; the caller holds the workspace lock (run, or the watcher)."""
+    stop = stop or threading.Event()
+    report = RunReport(started=now())
+    left = clear_tmp(ws.tmp)
+    if left:
+        report.notes.append(f"removed {left} partial file(s) left by an interrupted run")
+    store = Store(ws.state / "state.db")
+    if store.recovered:
+        report.notes.append(store.recovered)
+        log.warning(store.recovered)
+    run_id = store.begin_run(os.getpid(), "run")
+    try:
+        rows = store.items()
+        tasks, items = _plan(ws, store, rows, only, report)
+        report.items.extend(items)
+        for item in items:
+            report.counts[item["status"]] += 1
+        _execute(ws, store, rows, tasks, jobs or ws.config.jobs or os.cpu_count() or 1, stop, report, on_result)
+        report.interrupted = stop.is_set()
+        report.items.sort(key=lambda i: (i["profile"], i["input"]))
+        report.finished = now()
+        store.finish_run(run_id, report.counts)
+    finally:
+        store.close()
+    if report.counts["processed"] or report.removed or not ws.report_path.exists():
+        for hook in AFTER_RUN:
+            report.notes.extend(hook(ws, report.as_dict()))
+    write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
+    return report
+
+
+def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunReport) -> tuple[list[Task], list[dict]]:
+    """Tasks for what is new or changed; report items for what is not (stat fast path, then hash)."""
+    tasks: list[tuple[int, Task]] = []
+    items: list[dict] = []
+    seen: set[str] = set()
+    claimed: dict[Path, str] = {}
+    wanted = set(only) if only is not None else None
+    for cand in ws.scan():
+        seen.add(cand.rel)
+        if wanted is not None and cand.rel not in wanted:
+            row = rows.get(cand.rel)
+            if row is not None:
+                items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+            continue
+        out_dir = ws.output_dir(cand.rel, cand.profile)
+        if cand.problem or out_dir in claimed:
+            error = cand.problem or f"its outputs would overwrite those of {claimed[out_dir]}; rename one of them"
+            _record_failure(ws, store, rows.get(cand.rel), Result(cand.rel, cand.profile, "unknown", "failed", error=error,
+                                                                  size=cand.size, mtime_ns=cand.mtime_ns))
+            items.append({"input": cand.rel, "profile": cand.profile, "media": "unknown", "status": "failed",
+                          "outputs": [], "warnings": [], "error": error})
+            continue
+        claimed[out_dir] = cand.rel
+        row = rows.get(cand.rel)
+        if row is not None and _unchanged(ws, store, cand, row):
+            items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+            continue
+        tasks.append((cand.size, Task(str(ws.root), cand.rel, cand.profile, cand.sidecar)))
+    if wanted is None:
+        for rel, row in rows.items():
+            if rel not in seen:
+                _remove_outputs(ws, row.outputs)
+                _unquarantine(ws, rel)
+                store.remove(rel)
+                report.removed.append(rel)
+    tasks.sort(key=lambda t: -t[0])  # largest first: the batch ends with small files on both cores
+    return [t for _, t in tasks], items
+
+
+def _unchanged(ws: Workspace, store: Store, cand: Candidate, row: Row) -> bool:
+    if row.profile != cand.profile:
+        return False
+    section = None if row.status == "failed" else SECTION_OF_MEDIA.get(row.media)
+    profile = ws.profiles[cand.profile]
+    if row.status != "failed" and section not in profile.sections and row.status != "skipped":
+        return False
+    recipe = profile.recipe(section, read_sidecar(ws.root / cand.sidecar if cand.sidecar else None))
+    if recipe != row.recipe:
+        return False
+    if (cand.size, cand.mtime_ns) != (row.size, row.mtime_ns):
+        # Touched or copied again: same bytes need no work (content hash confirms).
+        try:
+            if file_sha256(ws.root / cand.rel) != row.sha256:
+                return False
+        except OSError:
+            return False
+        store.touch(cand.rel, cand.size, cand.mtime_ns)
+    return all(os.path.exists(ws.root / p) for p in row.outputs)
+
+
+def _execute(ws, store, rows, tasks, jobs, stop, report, on_result) -> None:
+    total, done = len(tasks), 0
+
+    def finish(result: Result) -> None:
+        nonlocal done
+        done += 1
+        _record(ws, store, rows.get(result.input), result)
+        report.items.append(_item(result, with_facts=result.status == "processed"))
+        report.counts[result.status] += 1
+        if on_result:
+            on_result(result, done, total)
+
+    queue = list(tasks)
+    while queue and not stop.is_set():
+        suspects, queue = _run_pool(ws, queue, min(jobs, len(queue)), stop, finish)
+        # A worker died (decoder crash, memory cap, stuck C code): which of the inputs in
+        # flight did it? Each runs alone; one that kills its worker alone is failed.
+        for task in suspects:
+            if stop.is_set():
+                break
+            culprit, _ = _run_pool(ws, [task], 1, stop, finish)
+            if culprit:
+                finish(Result(task.input, task.profile, "unknown", "failed",
+                              error="the worker process died on this file (a crash in a decoder, or over "
+                                    "[limits] memory_mb); the file is probably damaged"))
+
+
+def _run_pool(ws: Workspace, tasks: list[Task], workers: int, stop: threading.Event,
+              finish: Callable[[Result], None]) -> tuple[list[Task], list[Task]]:
+    """Run tasks on a fresh process pool until done, stopped, or a worker dies.
+
+    Returns (tasks in flight when a worker died, tasks not started yet).
+    """
+    limits = ws.config.limits
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["pipeline.worker", "stages"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
+                               initargs=(limits.memory_mb,))
+    queue = list(tasks)
+    running: dict[Future, tuple[Task, float]] = {}
+    broken: list[Task] = []
+    try:
+        while queue or running:
+            # Two per worker keeps both busy while staying quick to stop.
+            while queue and len(running) < workers * 2 and not stop.is_set():
+                task = queue.pop(0)
+                running[pool.submit(process, task)] = (task, time.monotonic())
+            if not running:
+                break
+            finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                task, _ = running.pop(fut)
+                try:
+                    finish(fut.result())
+                except BrokenProcessPool:
+                    broken.append(task)
+            # The alarm in the worker cannot interrupt C code that never returns: past the limit
+            # (plus grace) the pool is killed; the overdue input fails, the others are retried.
+            overdue = {f for f, (_, started) in running.items() if time.monotonic() - started > limits.timeout + 30}
+            if broken or overdue:
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.kill()
+                for fut, (task, _) in running.items():
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        finish(fut.result())
+                    elif fut in overdue:
+                        finish(Result(task.input, task.profile, "unknown", "failed",
+                                      error=f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
+                    else:
+                        broken.append(task)
+                running.clear()
+                break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return broken, queue
+
+
+def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
+    if result.status == "failed":
+        _record_failure(ws, store, old, result)
+        return
+    if old is not None:
+        _remove_outputs(ws, [p for p in old.outputs if p not in set(result.outputs)])
+        if old.status == "failed":
+            _unquarantine(ws, result.input)
+    store.record(Row(input=result.input, profile=result.profile, media=result.media, status=result.status,
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
+                     outputs=result.outputs, warnings=result.warnings, error=None, facts=result.facts,
+                     times_processed=1 if result.status == "processed" else 0))
+
+
+def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
+    """A failed input: its earlier outputs go (they no longer match the file), a copy and the
+    error go to quarantine/, the store remembers it so an unchanged file is not retried."""
+    if old is not None:
+        _remove_outputs(ws, old.outputs)
+    _quarantine(ws, result)
+    log.error("failed %s: %s", result.input, result.error)
+    store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
+                     outputs=[], warnings=result.warnings, error=result.error, facts={}))
+
+
+def quarantine_name(rel: str) -> str:
+    return safe_name(rel.replace("/", "__"), limit=120)
+
+
+def _quarantine(ws: Workspace, result: Result) -> None:
+    """quarantine/<safe name>: a copy of the input (the original stays where it was) and
+    <safe name>.error.txt saying what is wrong with it."""
+    name = quarantine_name(result.input)
+    source = ws.root / result.input
+    ws.quarantine.mkdir(parents=True, exist_ok=True)
+    text = (f"input: {result.input}\nprofile: {result.profile}\nwhen: {now()}\n"
+            f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
+    try:
+        if source.is_file() and not source.is_symlink():
+            write_atomic_copy(source, ws.quarantine / name, ws.tmp)
+    except OSError as e:
+        text += f"note: the copy failed ({e.strerror}); the original is still at {result.input}\n"
+    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.tmp, text.encode())
+
+
+def write_atomic_copy(source: Path, final: Path, tmp_dir: Path) -> None:
+    from pipeline.atomic import write_atomic
+
+    if final.exists() and final.stat().st_size == source.stat().st_size and file_sha256(final) == file_sha256(source):
+        return
+    try:
+        write_atomic(final, tmp_dir, lambda tmp: shutil.copyfile(source, tmp))
+    except OSError as e:
+        if "empty file" not in str(e):
+            raise
+        final.write_bytes(b"")  # a zero-byte input is quarantined as what it is
+
+
+def _unquarantine(ws: Workspace, rel: str) -> None:
+    name = quarantine_name(rel)
+    for p in (ws.quarantine / name, ws.quarantine / f"{name}.error.txt"):
+        p.unlink(missing_ok=True)
+
+
+def _remove_outputs(ws: Workspace, outputs: Iterable[str]) -> None:
+    for rel in outputs:
+        path = ws.root / rel
+        if path.is_relative_to(ws.out):
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the input's own folder, once empty

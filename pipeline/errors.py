@@ -1,0 +1,46 @@
+"""What a user can fix is a CrossmediaError; anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The workspace contract with cron (see README, "Exit codes")."""
+
+    OK = 0  # every input fine
+    INPUTS_FAILED = 1  # the run finished, some inputs failed (quarantined)
+    USAGE = 2  # bad command line, config or profile
+    LOCKED = 75  # another run or watcher holds the workspace (sysexits EX_TEMPFAIL: cron retries)
+    INTERRUPTED = 130  # SIGINT or SIGTERM
+
+
+class CrossmediaError(Exception):
+    """A problem the user can fix; the CLI prints it as one line (or a short block), no traceback."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(CrossmediaError):
+    """A workspace config, profile or sidecar that does not validate.
+
+    Carries every problem found, so the user fixes them all in one go.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class LockedError(CrossmediaError):
+    exit_code = ExitCode.LOCKED
+
+
+class InputError(CrossmediaError):
+    """One input cannot be processed (truncated, bomb, not media...). The run goes on."""
+
+    exit_code = ExitCode.INPUTS_FAILED
+
+
+class MissingTool(CrossmediaError):
+    """ffmpeg, ffprobe, rsvg-convert or chromium is not installed."""

@@ -1,0 +1,94 @@
+"""The data that travels: a Task goes to a worker, a Job goes through the stages, a Result comes back.
+
+A Task is plain picklable data (workspace path, input path, profile name, sidecar path) so that
+any executor can run it: today a local process pool, later a distributed engine, with no change
+to the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from pipeline.config import Limits
+from pipeline.profile import Profile
+from pipeline.sidecar import Sidecar
+
+Kind = Literal["image", "audio", "video", "unknown"]
+
+
+@dataclass(frozen=True)
+class Task:
+    workspace: str  # absolute path of the workspace root
+    input: str  # workspace-relative path
+    profile: str
+    sidecar: str | None = None  # workspace-relative path of the sidecar
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the engine stores and reports for one input."""
+
+    input: str
+    profile: str
+    media: Kind
+    status: Literal["processed", "failed", "skipped"]
+    outputs: list[str] = field(default_factory=list)  # workspace-relative
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    recipe: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of an animation and how long it shows (ms)."""
+
+    image: Image.Image
+    duration: int
+
+
+@dataclass(frozen=True)
+class Output:
+    path: Path  # absolute, final name
+    facts: Mapping[str, Any]  # format, width, height, bytes, aspect, crop...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input on its way through the stages. Stages return a new Job (dataclasses.replace)."""
+
+    source: Path  # absolute path of the original (never written)
+    rel: str  # workspace-relative path, for messages
+    kind: str  # image | svg | audio | video
+    profile: Profile
+    out_dir: Path  # out/<profile>/.../<safe input name>/
+    tmp_dir: Path  # where outputs are written before the rename
+    workspace: Path
+    limits: Limits
+    sidecar: Sidecar = field(default_factory=Sidecar)
+    pixels: Image.Image | None = None  # decoded (first) frame between stages
+    frames: tuple[Frame, ...] = ()  # every frame, when the source is animated
+    svg: bytes | None = None  # sanitised SVG source
+    icc: bytes | None = None  # ICC profile of `pixels` as they are now
+    exif: Any = None  # the source's EXIF (PIL.Image.Exif), for the metadata policy
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    outputs: tuple[Output, ...] = ()
+
+    def warn(self, message: str) -> Job:
+        return replace(self, warnings=(*self.warnings, message))
+
+    def note(self, **facts: Any) -> Job:
+        return replace(self, facts={**self.facts, **facts})
+
+    def with_output(self, path: Path, **facts: Any) -> Job:
+        return replace(self, outputs=(*self.outputs, Output(path, facts)))

@@ -1,0 +1,41 @@
+"""The one registry of stages, and the road each kind of input takes through them.
+
+A stage is a plain function `(job, options) -> job`. Chains name stages; the names are checked
+when this module loads, so a typo fails at import instead of being skipped at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stages.avprobe import resolve_av
+from stages.colour import colour
+from stages.decode import decode
+from stages.metadata import metadata
+from stages.orient import orient
+from stages.qa import qa
+from stages.renditions import renditions
+from stages.svg import svg
+
+__all__ = ["CHAINS", "STAGES", "resolve_av"]
+
+STAGES: dict[str, Callable] = {
+    "decode": decode,
+    "svg": svg,
+    "orient": orient,
+    "colour": colour,
+    "metadata": metadata,
+    "renditions": renditions,
+    "qa": qa,
+}
+
+# input kind -> (profile section that configures it, stage names in order)
+CHAINS: dict[str, tuple[str, list[str]]] = {
+    "image": ("image", ["decode", "orient", "colour", "metadata", "renditions", "qa"]),
+    "svg": ("image", ["svg", "colour", "metadata", "renditions", "qa"]),
+}
+
+for _kind, (_section, _names) in CHAINS.items():
+    _unknown = [n for n in _names if n not in STAGES]
+    if _unknown:
+        raise ValueError(f"chain {_kind!r} names unknown stages {_unknown}; registered: {sorted(STAGES)}")

@@ -1,0 +1,175 @@
+"""Decode an image once, at the smallest scale the profile's largest rendition allows.
+
+Refuses decompression bombs before any pixel is decoded (every frame of an animation counts),
+and turns every decoder failure into one plain sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from pipeline.errors import InputError
+from pipeline.job import Frame, Job
+from pipeline.names import one_line
+from pipeline.profile import ImageOptions
+from pipeline.schema import parse_aspect
+
+try:  # HEIC/HEIF from phones; AVIF is read by Pillow itself
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - a dependency; doctor reports it
+    pillow_heif = None
+
+# Our own limit (Limits.max_pixels) is checked before decoding; Pillow's global one would warn
+# or raise at a different size.
+Image.MAX_IMAGE_PIXELS = None
+# A truncated file is an error, never a silently grey-padded output.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+def decode(job: Job, opts: ImageOptions) -> Job:
+    """Open the source, check its size, decode (all frames if animated and kept)."""
+    try:
+        im = Image.open(job.source)
+    except UnidentifiedImageError:
+        raise InputError("not an image Pillow can read (unknown or damaged format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"cannot read image: {one_line(e)}") from None
+    width, height = im.size
+    frames = getattr(im, "n_frames", 1) if im.format in ("GIF", "WEBP", "PNG", "AVIF") else 1
+    _check_bomb(width, height, 1, job.limits.max_pixels)
+    orientation = _orientation(im)
+    facts = {
+        "format": (im.format or "").lower(),
+        "mode": im.mode,
+        "width": width,
+        "height": height,
+        "orientation": orientation,
+        "display_width": height if orientation in _TRANSPOSED else width,
+        "display_height": width if orientation in _TRANSPOSED else height,
+        "frames": frames,
+        "dpi": _dpi(im),
+        "adobe_cmyk": bool(im.info.get("adobe")) and im.mode == "CMYK",
+        "jpeg_quality": _jpeg_quality(im),
+        "has_alpha": im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info),
+    }
+    animated = frames > 1 and opts.animated and set(opts.formats) & {"webp", "gif", "avif"}
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns on some damaged files and then decodes garbage; treat as damaged.
+            warnings.simplefilter("error")
+            if animated:
+                _check_bomb(width, height, frames, job.limits.max_pixels)
+                decoded = _frames(im)
+                pixels = decoded[0].image
+            else:
+                _draft(im, job, opts, orientation)
+                im.load()
+                pixels, decoded = im, ()
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Warning) as e:
+        raise InputError(_decode_error(e)) from None
+    facts["decoded_width"], facts["decoded_height"] = pixels.size
+    return replace(job, pixels=pixels, frames=decoded, facts={**job.facts, **facts},
+                   icc=im.info.get("icc_profile") or None, exif=_exif(im))
+
+
+def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
+    if width <= 0 or height <= 0:
+        raise InputError(f"image declares an impossible size {width}x{height}")
+    total = width * height * frames
+    if total > limit:
+        what = f"{frames} frames of {width}x{height}" if frames > 1 else f"{width}x{height}"
+        raise InputError(
+            f"decompression bomb refused: {what} is {total / 1e6:,.0f} megapixels, over the limit of "
+            f"{limit / 1e6:,.0f} (raise [limits] max_pixels in crossmedia.toml if the file is genuine)"
+        )
+
+
+def _draft(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> None:
+    """Shrink-on-load for JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 when the largest
+    rendition still gets at least as many pixels as it needs."""
+    if im.format != "JPEG" or not opts.widths or job.kind != "image":
+        return
+    w, h = im.size
+    if orientation in _TRANSPOSED:
+        w, h = h, w
+    scale = 0.0
+    for text in opts.aspects:
+        aspect = parse_aspect(text)
+        crop_w = w if aspect is None or w / h <= aspect else h * aspect
+        scale = max(scale, max(opts.widths) / crop_w)
+    if scale >= 1:
+        return
+    need = (math.ceil(w * scale), math.ceil(h * scale))
+    if orientation in _TRANSPOSED:
+        need = need[::-1]
+    mode = im.mode if im.mode in ("RGB", "L", "CMYK") else None
+    im.draft(mode, need)
+
+
+def _frames(im: Image.Image) -> tuple[Frame, ...]:
+    frames = []
+    for i in range(im.n_frames):
+        im.seek(i)
+        frame = im.convert("RGBA")
+        frames.append(Frame(frame, int(im.info.get("duration", 100) or 100)))
+    return tuple(frames)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block must not stop the image: orientation unknown = 1
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _exif(im: Image.Image) -> Image.Exif | None:
+    try:
+        exif = im.getexif()
+    except Exception:  # damaged EXIF: treat as none, the pixels are what matters
+        return None
+    return exif if len(exif) else None
+
+
+def _dpi(im: Image.Image) -> float | None:
+    dpi = im.info.get("dpi")
+    try:
+        value = float(dpi[0]) if dpi else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if value and value > 1 else None
+
+
+def _jpeg_quality(im: Image.Image) -> int | None:
+    """Estimate the JPEG quality the file was saved with from its luminance quantisation table
+    (the IJG scaling formula inverted); None for other formats."""
+    tables = getattr(im, "quantization", None)
+    if im.format != "JPEG" or not tables or 0 not in tables:
+        return None
+    base = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+            14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+            49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+    table = list(tables[0])
+    if len(table) != 64:
+        return None
+    # Pillow returns the table in zigzag order; compare sums, which the order does not change.
+    scale = sum(table) * 100 / sum(base)
+    quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
+    return max(1, min(100, round(quality)))
+
+
+def _decode_error(e: BaseException) -> str:
+    text = one_line(e)
+    if "truncated" in text or "broken data stream" in text or isinstance(e, EOFError):
+        return "image file is truncated or damaged (ends before all pixels); ask for the file again"
+    return f"image cannot be decoded: {text}"
