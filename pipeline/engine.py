@@ -27,6 +27,7 @@ from pipeline.errors import ExitCode
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
 from pipeline.names import safe_name
+from pipeline.publish import publish
 from pipeline.sidecar import read_sidecar
 from pipeline.store import Row, Store, now
 from pipeline.worker import file_sha256, init_worker, process
@@ -35,11 +36,6 @@ from pipeline.workspace import Candidate, Workspace
 log = logging.getLogger("crossmedia")
 
 SECTION_OF_MEDIA = {"image": "image", "audio": "audio", "video": "video"}
-
-# Called after every run that changed something, with the workspace and the report
-# (preview site, pages, banners register here).
-AFTER_RUN: list[Callable[[Workspace, dict], list[str]]] = []
-
 
 @dataclass
 class RunReport:
@@ -138,8 +134,7 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
     finally:
         store.close()
     if report.counts["processed"] or report.removed or not ws.report_path.exists():
-        for hook in AFTER_RUN:
-            report.notes.extend(hook(ws, report.as_dict()))
+        report.notes.extend(publish(ws, report.as_dict()))
     write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
     return report
 
