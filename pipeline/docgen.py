@@ -31,11 +31,12 @@ def cli_reference() -> str:
     from pipeline.cli import cli
 
     parts = []
-    ctx = click.Context(cli, info_name="crossmedia")
+    width = {"terminal_width": 100, "max_content_width": 100}  # the same text on every terminal
+    ctx = click.Context(cli, info_name="crossmedia", **width)
     parts.append("```\n" + cli.get_help(ctx) + "\n```\n")
     for name in cli.list_commands(ctx):
         command = cli.get_command(ctx, name)
-        sub = click.Context(command, info_name=f"crossmedia {name}", parent=None)
+        sub = click.Context(command, info_name=f"crossmedia {name}", **width)
         parts.append(f"### `crossmedia {name}`\n\n```\n{command.get_help(sub)}\n```\n")
     return "\n".join(parts)
 

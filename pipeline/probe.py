@@ -17,7 +17,7 @@ from pipeline.sidecar import parse_sidecar, read_sidecar
 
 # Facts worth showing a person, in this order.
 SHOWN = ["format", "mode", "width", "height", "display_width", "display_height", "orientation", "frames", "dpi",
-         "source_icc", "source_icc_assumed", "jpeg_quality", "sharpness", "print_ppi", "metadata_stripped",
+         "source_icc", "source_icc_assumed", "jpeg_quality", "print_ppi", "metadata_stripped",
          "codec", "duration", "sample_rate", "channels", "bit_rate", "lufs", "true_peak", "lra", "fps", "rotation"]
 
 

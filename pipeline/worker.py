@@ -108,9 +108,9 @@ def process(task: Task) -> Result:
         with time_limit(ws.config.limits.timeout):
             sidecar = parse_sidecar(sidecar_raw, task.sidecar or "")
             kind, media = route(source)
-            section, chain = CHAINS[kind]
+            section, chain = CHAINS.get(kind, (kind, []))
             recipe = profile.recipe(section, sidecar_raw)
-            options = profile.options(section)
+            options = profile.options(section) if chain else None
             if options is None:
                 return Result(task.input, task.profile, media, "skipped",
                               warnings=[f"profile {task.profile!r} has no [{section}] section, so {media} files are not "

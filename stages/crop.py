@@ -7,7 +7,6 @@ sharp's strategies of the same names.
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 Box = tuple[int, int, int, int]
@@ -46,8 +45,10 @@ def _thumb(im: Image.Image, size: int = 192) -> Image.Image:
     return thumb
 
 
-def _best_window(score: np.ndarray, aspect: float) -> tuple[float, float]:
+def _best_window(score, aspect: float) -> tuple[float, float]:
     """Centre (0..1) of the aspect-shaped window with the highest total score (integral image)."""
+    import numpy as np
+
     h, w = score.shape
     left, top, right, bottom = crop_box(w, h, aspect)
     cw, ch = right - left, bottom - top
@@ -59,6 +60,8 @@ def _best_window(score: np.ndarray, aspect: float) -> tuple[float, float]:
 
 def attention(im: Image.Image, aspect: float) -> tuple[float, float]:
     """Focus on detail (luminance edges), saturated colour and skin tones, as sharp's `attention`."""
+    import numpy as np  # only crops need it; a plain resize job never pays for the import
+
     rgb = np.asarray(_thumb(im), dtype=np.float32)
     lum = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     gy, gx = np.gradient(lum)
@@ -75,6 +78,8 @@ def attention(im: Image.Image, aspect: float) -> tuple[float, float]:
 
 def entropy(im: Image.Image, aspect: float) -> tuple[float, float]:
     """Keep the window whose grey levels carry the most information (Shannon entropy)."""
+    import numpy as np
+
     grey = np.asarray(_thumb(im).convert("L"))
     h, w = grey.shape
     left, top, right, bottom = crop_box(w, h, aspect)

@@ -42,6 +42,14 @@ def decode(job: Job, opts: ImageOptions) -> Job:
         raise InputError("not an image Pillow can read (unknown or damaged format)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"cannot read image: {one_line(e)}") from None
+    try:
+        return _decode(job, opts, im)
+    except BaseException:
+        im.close()  # a refused file must not keep its handle open in a long-running worker
+        raise
+
+
+def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
     width, height = im.size
     frames = getattr(im, "n_frames", 1) if im.format in ("GIF", "WEBP", "PNG", "AVIF") else 1
     _check_bomb(width, height, 1, job.limits.max_pixels)

@@ -1,0 +1,69 @@
+"""The commands a user types, end to end."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import CORPUS, crossmedia
+
+
+def test_probe_says_what_a_file_is_and_why_it_does_not_fit(ws):
+    done = ws.cli("probe", str(CORPUS / "images/cmyk-icc.jpg"), expect=0)
+    assert "cmyk-icc.jpg: image" in done.output
+    assert "source icc: U.S. Web Coated (SWOP) v2" in done.output
+    assert "web: usable, with" in done.output and "source is CMYK" in done.output
+    assert "print:" in done.output and "prints at 60 ppi" in done.output
+
+
+def test_probe_json_and_unusable_files(ws):
+    done = ws.cli("probe", "--json", "-p", "web", str(CORPUS / "images/tiny-128.jpg"), expect=0)
+    data = json.loads(done.stdout)
+    assert data["media"] == "image" and data["facts"]["width"] == 128
+    assert list(data["profiles"]) == ["web"]
+    assert any("too small" in w for w in data["profiles"]["web"]["warnings"])
+    bad = ws.cli("probe", str(CORPUS / "broken/truncated.png"), expect=1)
+    assert "unusable: image file is truncated" in bad.output
+    unknown = ws.cli("probe", "-p", "nope", str(CORPUS / "images/tiny-128.jpg"), expect=2)
+    assert "no profile 'nope'" in unknown.output
+
+
+def test_status_lists_failures_and_pending(ws):
+    ws.drop("broken/empty.png")
+    ws.run(expect=1)
+    ws.drop("images/tiny-128.jpg")
+    done = ws.cli("status", "-w", str(ws.root), expect=0)
+    assert "0 processed, 1 failed, 0 skipped, 1 pending" in done.output
+    assert "inbox/web/empty.png: file is empty" in done.output
+    assert "inbox/web/tiny-128.jpg" in done.output and "idle" in done.output
+
+
+def test_doctor_reports_every_tool(ws):
+    done = ws.cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(done.stdout)}
+    for name in ("ffmpeg", "ffprobe", "Pillow AVIF", "Pillow littleCMS colour management", "pillow-heif",
+                 "CMYK ICC profile", "rsvg-convert", "chromium"):
+        assert name in checks, name
+        assert checks[name]["ok"] or checks[name]["fix"], name
+    assert done.exit_code == (0 if all(c["ok"] or not c["required"] for c in checks.values()) else 1)
+
+
+def test_run_json_keeps_stdout_for_the_document(ws):
+    ws.drop("images/tiny-128.jpg")
+    done = crossmedia("run", "-w", str(ws.root), "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["counts"]["processed"] == 1
+    assert "processed inbox/web/tiny-128.jpg" in done.stderr
+
+
+def test_demo_makes_its_samples_and_says_where_the_results_are(tmp_path):
+    root = tmp_path / "demo"
+    done = crossmedia("demo", "-w", str(root), timeout=900)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((root / "out/report.json").read_text())
+    assert report["counts"]["failed"] == 0 and report["counts"]["processed"] >= 8
+    warnings = {i["input"]: i["warnings"] for i in report["items"]}
+    assert any("CMYK" in w for w in warnings["inbox/web/poster-cmyk.jpg"])
+    assert any("prints at" in w for w in warnings["inbox/print/harbour-small.jpg"])
+    assert "report:" in done.stderr and str(root / "out/report.json") in done.stderr
+    again = crossmedia("demo", "-w", str(root), timeout=900)
+    assert again.returncode == 0 and "0 processed" in again.stderr

@@ -1,0 +1,292 @@
+"""The engine's contract with cron: exit codes, report, quarantine, incremental re-runs, the lock,
+and a run killed half-way."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import CORPUS, corpus_entries, crossmedia
+
+BROKEN = corpus_entries(expect="error")
+HAZARDS = [e for e in corpus_entries(expect="ok") if e.get("facts", {}).get("hazard")]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_broken_file_fails_alone_with_one_line_and_a_quarantine_record(ws):
+    assert len(BROKEN) >= 8
+    for e in BROKEN:
+        ws.drop(e["path"])
+    ws.drop("images/orient-1.jpg")
+    ws.drop("images/tiny-128.jpg")
+    before = {p.name: sha(p) for p in (ws.root / "inbox/web").iterdir()}
+    result = ws.run(expect=1)
+    report = ws.report()
+    for e in BROKEN:
+        name = Path(e["path"]).name
+        item = ws.item(f"inbox/web/{name}")
+        assert item["status"] == "failed", item
+        assert item["error"] and "\n" not in item["error"] and len(item["error"]) < 300, item
+        assert "Traceback" not in item["error"] and "internal error" not in item["error"], item
+        assert item["outputs"] == []
+        from pipeline.engine import quarantine_name
+
+        q = ws.root / "quarantine" / quarantine_name(f"inbox/web/{name}")
+        assert q.is_file() and sha(q) == before[name], name
+        assert item["error"] in (q.parent / f"{q.name}.error.txt").read_text()
+        assert f"failed inbox/web/{name}" in result.output
+    for good in ("orient-1.jpg", "tiny-128.jpg"):
+        assert ws.item(f"inbox/web/{good}")["status"] == "processed"
+    assert report["counts"] == {"processed": 2, "failed": len(BROKEN), "skipped": 0}
+    # originals untouched
+    assert {p.name: sha(p) for p in (ws.root / "inbox/web").iterdir()} == before
+
+
+def test_error_messages_say_what_is_wrong(ws):
+    for rel in ["broken/empty.png", "broken/truncated.jpg", "broken/bomb-65536x65536.png",
+                "broken/gif-huge-screen.gif", "broken/document.pdf", "broken/text-named.mp3"]:
+        ws.drop(rel)
+    ws.run(expect=1)
+    assert "empty" in ws.item("inbox/web/empty.png")["error"]
+    assert "truncated" in ws.item("inbox/web/truncated.jpg")["error"]
+    assert "decompression bomb" in ws.item("inbox/web/bomb-65536x65536.png")["error"]
+    assert "decompression bomb" in ws.item("inbox/web/gif-huge-screen.gif")["error"]
+    assert "PDF" in ws.item("inbox/web/document.pdf")["error"]
+    assert "text file" in ws.item("inbox/web/text-named.mp3")["error"]
+
+
+@pytest.mark.parametrize("entry", HAZARDS, ids=[e["path"] for e in HAZARDS])
+def test_hazardous_files_are_handled_safely(ws, entry):
+    src = ws.drop(entry["path"])
+    ws.run()
+    item = ws.item(f"inbox/web/{src.name}")
+    if item["status"] == "failed":  # refused clearly is fine; a crash is not
+        assert "internal error" not in item["error"]
+        return
+    assert item["status"] in ("processed", "skipped")
+    for rel in item["outputs"]:
+        assert rel.startswith("out/") and (ws.root / rel).resolve().is_relative_to(ws.root / "out")
+        name = Path(rel).name
+        assert all(c.isalnum() or c in "._-" for c in name), name
+
+
+def test_wrong_extension_is_sniffed_from_content(ws):
+    ws.drop("broken/png-named.jpg")
+    ws.run(expect=0)
+    item = ws.item("inbox/web/png-named.jpg")
+    assert item["status"] == "processed" and item["facts"]["format"] == "png"
+
+
+def test_hostile_name_gets_a_safe_output_name(ws):
+    ws.drop("broken/<img src=x onerror=alert(1)>.jpg")
+    ws.run(expect=0)
+    item = ws.item("inbox/web/<img src=x onerror=alert(1)>.jpg")
+    for rel in item["outputs"]:
+        assert "<" not in rel and ">" not in rel and " " not in rel and "=" not in rel, rel
+
+
+# Incremental and idempotent ------------------------------------------------------------------
+def test_rerun_processes_nothing_and_changes_redo_only_what_they_affect(ws):
+    ws.drop("images/orient-1.jpg")
+    ws.drop("images/tiny-128.jpg")
+    ws.run(expect=0)
+    first = {o: (ws.root / o).stat().st_mtime_ns for i in ws.report()["items"] for o in i["outputs"]}
+
+    ws.run(expect=0)
+    assert ws.report()["counts"] == {"processed": 0, "failed": 0, "skipped": 2}
+    assert {o: (ws.root / o).stat().st_mtime_ns for o in first} == first
+
+    # touched, same bytes: confirmed by hash, not redone
+    os.utime(ws.root / "inbox/web/tiny-128.jpg", ns=(time.time_ns(), time.time_ns()))
+    ws.run(expect=0)
+    assert ws.report()["counts"]["processed"] == 0
+
+    # a sidecar redoes its input only
+    ws.write("inbox/web/tiny-128.jpg.toml", 'alt = "Grace Hopper"\n')
+    ws.run(expect=0)
+    assert [i["input"] for i in ws.report()["items"] if i["status"] == "processed"] == ["inbox/web/tiny-128.jpg"]
+
+    # a deleted output is made again
+    victim = ws.root / ws.item("inbox/web/orient-1.jpg")["outputs"][0]
+    victim.unlink()
+    ws.run(expect=0)
+    assert victim.is_file()
+
+    # a changed [image] section redoes the profile's images; the other profiles are untouched
+    ws.drop("images/orient-2.jpg", "inbox/social")
+    ws.run(expect=0)
+    ws.profile("web", 'extends = "web"\n[image]\nwidths = [800, 400]\n')
+    ws.run(expect=0)
+    processed = sorted(i["input"] for i in ws.report()["items"] if i["status"] == "processed")
+    assert processed == ["inbox/web/orient-1.jpg", "inbox/web/tiny-128.jpg"]
+    outs = ws.item("inbox/web/orient-1.jpg")["outputs"]
+    assert {Path(o).stem.rsplit("-", 1)[1] for o in outs} == {"800", "400"}
+    # outputs of the old recipe are gone
+    assert not [p for p in (ws.root / "out/web/orient-1.jpg").iterdir() if "-1920." in p.name]
+
+
+def test_replaced_file_is_redone_and_removed_file_cleans_its_outputs(ws):
+    dest = ws.drop("images/orient-1.jpg", name="photo.jpg")
+    ws.run(expect=0)
+    old = set(ws.item("inbox/web/photo.jpg")["outputs"])
+    ws.drop("images/tiny-128.jpg", name="photo.jpg")
+    ws.run(expect=0)
+    assert ws.report()["counts"]["processed"] == 1
+    assert set(ws.item("inbox/web/photo.jpg")["outputs"]) != old
+    dest.unlink()
+    ws.run(expect=0)
+    assert ws.report()["removed"] == ["inbox/web/photo.jpg"]
+    assert not (ws.root / "out/web/photo.jpg").exists()
+
+
+def test_a_failed_input_is_not_retried_until_it_changes(ws):
+    ws.drop("broken/truncated.jpg", name="photo.jpg")
+    ws.run(expect=1)
+    ws.run(expect=1)  # still failed, honestly: cron keeps hearing about it
+    assert ws.report()["counts"] == {"processed": 0, "failed": 1, "skipped": 0}
+    ws.drop("images/tiny-128.jpg", name="photo.jpg")  # the fixed delivery
+    ws.run(expect=0)
+    assert ws.item("inbox/web/photo.jpg")["status"] == "processed"
+    assert not list((ws.root / "quarantine").iterdir())
+
+
+def test_profile_without_the_media_kind_skips_with_a_warning(ws):
+    ws.drop("audio/speech.opus", "inbox/print")  # print has no [audio] section
+    ws.run(expect=0)
+    item = ws.item("inbox/print/speech.opus")
+    assert item["status"] == "skipped" and item["media"] == "audio"
+    assert "no [audio] section" in item["warnings"][0]
+
+
+# Report contract ---------------------------------------------------------------------------
+def test_report_follows_the_contract(ws):
+    ws.drop("images/orient-1.jpg")
+    ws.drop("broken/empty.png")
+    result = ws.run("--json", expect=1)
+    report = json.loads(result.stdout)
+    assert report == ws.report()
+    assert set(report) >= {"started", "finished", "counts", "items"}
+    assert set(report["counts"]) == {"processed", "failed", "skipped"}
+    for item in report["items"]:
+        assert set(item) >= {"input", "profile", "media", "status", "outputs", "warnings", "error"}
+        assert item["media"] in ("image", "audio", "video", "unknown")
+        assert item["status"] in ("processed", "failed", "skipped")
+        assert all(not Path(o).is_absolute() and (ws.root / o).is_file() for o in item["outputs"])
+        assert isinstance(item["warnings"], list)
+
+
+# Lock ------------------------------------------------------------------------------------
+def test_a_second_run_exits_75_while_the_workspace_is_locked(ws):
+    from pipeline.lock import workspace_lock
+
+    ws.drop("images/tiny-128.jpg")
+    with workspace_lock(ws.root / ".crossmedia", "watch"):
+        done = crossmedia("run", "-w", str(ws.root))
+        assert done.returncode == 75, done.stderr
+        assert "workspace is busy" in done.stderr and "crossmedia watch" in done.stderr
+        status = ws.cli("status", "-w", str(ws.root), "--json", expect=0)
+        assert json.loads(status.stdout)["lock"]["command"] == "watch"
+    assert crossmedia("run", "-w", str(ws.root)).returncode == 0
+    assert json.loads(ws.cli("status", "-w", str(ws.root), "--json").stdout)["lock"] is None
+
+
+# Killed mid-run --------------------------------------------------------------------------
+def _decodes(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:
+        return False
+
+
+def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
+    names = []
+    for i in range(8):
+        for src in ("images/orient-1.jpg", "images/alpha.png", "images/still.heic"):
+            name = f"{i}-{Path(src).name}"
+            ws.drop(src, name=name)
+            names.append(name)
+    before = {n: sha(ws.root / "inbox/web" / n) for n in names}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = ws.root / ".crossmedia/state.db"
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and done < 4:  # kill once a few inputs are recorded
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as c:
+                    done = c.execute("SELECT count(*) FROM items").fetchone()[0]
+            except sqlite3.Error:
+                pass
+    assert proc.poll() is None, "the run finished before it could be killed; make the batch larger"
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, mid-flight
+    proc.wait()
+    killed_at = done
+    assert 0 < killed_at < len(names)
+
+    again = crossmedia("run", "-w", str(ws.root))
+    assert again.returncode == 0, again.stderr
+    report = ws.report()
+    assert sorted(i["input"] for i in report["items"]) == sorted(f"inbox/web/{n}" for n in names)
+    assert all(i["status"] in ("processed", "skipped") for i in report["items"])
+    with sqlite3.connect(db) as c:
+        rows = dict(c.execute("SELECT input, times_processed FROM items"))
+    assert set(rows) == {f"inbox/web/{n}" for n in names}
+    assert all(n >= 1 for n in rows.values())
+    assert not list((ws.root / "out/.tmp").glob("*")), "temp files left behind"
+    outputs = [p for p in (ws.root / "out").rglob("*") if p.is_file() and p.name != "report.json"
+               and ".tmp" not in p.parts and "site" not in p.parts]
+    assert outputs and all(p.stat().st_size > 0 and _decodes(p) for p in outputs if p.suffix != ".svg")
+    expected = {o for i in report["items"] for o in i["outputs"]}
+    assert {str(p.relative_to(ws.root)) for p in outputs if p.parts[len(ws.root.parts) + 1] == "web"} == expected
+    assert {n: sha(ws.root / "inbox/web" / n) for n in names} == before
+    # and a third run has nothing left to do
+    assert crossmedia("run", "-w", str(ws.root)).returncode == 0
+    assert ws.report()["counts"]["processed"] == 0
+
+
+def test_sigterm_stops_after_the_inputs_in_flight_with_exit_130(ws):
+    for i in range(12):
+        ws.drop("images/orient-1.jpg", name=f"{i}.jpg")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = ws.root / ".crossmedia/state.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            with sqlite3.connect(db, timeout=1) as c:
+                if c.execute("SELECT count(*) FROM items").fetchone()[0] >= 1:
+                    break
+        except sqlite3.Error:
+            pass
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    report = ws.report()
+    assert report["interrupted"] is True and 1 <= report["counts"]["processed"] < 12
+    assert not list((ws.root / "out/.tmp").glob("*"))
+    assert crossmedia("run", "-w", str(ws.root)).returncode == 0
+    assert ws.report()["counts"]["processed"] == 12 - report["counts"]["processed"]
+
+
+def test_corpus_copies_are_what_the_manifest_says():
+    """The fixtures are the published bytes (guards against a corrupted checkout of shared/)."""
+    for e in corpus_entries(kind="image")[:5]:
+        assert sha(CORPUS / e["path"]) == e["sha256"], e["path"]
