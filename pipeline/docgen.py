@@ -31,7 +31,8 @@ def cli_reference() -> str:
     from pipeline.cli import cli
 
     parts = []
-    width = {"terminal_width": 100, "max_content_width": 100}  # the same text on every terminal
+    # the same text on every terminal, and as the command itself shows it
+    width = {"terminal_width": 100, "max_content_width": 100, "help_option_names": ["-h", "--help"]}
     ctx = click.Context(cli, info_name="crossmedia", **width)
     parts.append("```\n" + cli.get_help(ctx) + "\n```\n")
     for name in cli.list_commands(ctx):

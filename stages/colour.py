@@ -61,10 +61,10 @@ def _is_srgb(icc: bytes) -> bool:
         t = _transform(icc, srgb_bytes(), "RGB", "RGB", "relative")
     except (OSError, ImageCms.PyCMSError):
         return False
-    probe = Image.new("RGB", (8, 1))
-    probe.putdata([(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 64, 32), (30, 200, 120), (200, 200, 40)])
-    out = ImageCms.applyTransform(probe, t)
-    return all(abs(a - b) <= 3 for p, q in zip(probe.getdata(), out.getdata(), strict=True) for a, b in zip(p, q, strict=True))
+    colours = bytes([0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255, 128, 64, 32, 30, 200, 120, 200, 200, 40])
+    probe = Image.frombytes("RGB", (8, 1), colours)
+    out = ImageCms.applyTransform(probe, t).tobytes()
+    return all(abs(a - b) <= 3 for a, b in zip(colours, out, strict=True))
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:

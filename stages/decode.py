@@ -70,9 +70,8 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
     }
     animated = frames > 1 and opts.animated and set(opts.formats) & {"webp", "gif", "avif"}
     try:
-        with warnings.catch_warnings():
-            # Pillow warns on some damaged files and then decodes garbage; treat as damaged.
-            warnings.simplefilter("error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             if animated:
                 _check_bomb(width, height, frames, job.limits.max_pixels)
                 decoded = _frames(im)
@@ -83,8 +82,11 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
                 pixels, decoded = im, ()
     except InputError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Warning) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise InputError(_decode_error(e)) from None
+    for w in caught:  # damaged metadata and the like: the pixels are fine, the user should know
+        if not issubclass(w.category, DeprecationWarning):
+            job = job.warn(f"decoder reported: {one_line(w.message, 160)}")
     facts["decoded_width"], facts["decoded_height"] = pixels.size
     return replace(job, pixels=pixels, frames=decoded, facts={**job.facts, **facts},
                    icc=im.info.get("icc_profile") or None, exif=_exif(im))

@@ -341,3 +341,39 @@ def test_svg_with_entities_is_refused(ws, tmp_path):
         item = ws.item(f"inbox/web/{name}")
         assert item["status"] == "failed" and "entities" in item["error"], item
     assert not list((ws.root / "out").rglob("*passwd*"))
+
+
+def test_modes_pillow_gets_wrong_by_default_come_out_right(ws, tmp_path):
+    """16-bit grey keeps its range (Pillow's plain convert clips it to white), LA and palette
+    transparency survive, and web JPEGs are progressive."""
+    ramp = np.linspace(0, 65535, 256, dtype=np.uint16)[None, :].repeat(64, axis=0)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")  # mode I;16
+    la = Image.new("LA", (256, 64), (128, 0))
+    la.paste((200, 255), (64, 0, 192, 64))
+    la.save(tmp_path / "la.png")
+    pal = Image.new("P", (256, 64), 0)
+    pal.putpalette([10, 20, 30, 250, 0, 0] + [0] * 762)
+    pal.paste(1, (64, 0, 192, 64))
+    pal.save(tmp_path / "pal.png", transparency=0)  # tRNS: index 0 is transparent
+    use_profile(ws, '[image]\nwidths = []\nformats = ["png", "jpeg"]\n')
+    for name in ("grey16.png", "la.png", "pal.png"):
+        ws.drop(tmp_path / name, "inbox/test")
+    ws.run(expect=0)
+    grey = rgb(output(ws, "inbox/test/grey16.png", ".png"))[..., 0][0]
+    assert abs(grey[0] - 0) <= 1 and abs(grey[-1] - 255) <= 1 and abs(grey[128] - 128) <= 2
+    for name in ("la.png", "pal.png"):
+        with Image.open(output(ws, f"inbox/test/{name}", ".png")) as im:
+            alpha = np.asarray(im.getchannel("A"))
+            assert im.mode == "RGBA" and alpha[:, :64].max() == 0 and alpha[:, 64:192].min() == 255, name
+    with Image.open(output(ws, "inbox/test/la.png", ".jpg")) as im:
+        assert im.info.get("progressive") or im.info.get("progression")
+
+
+def test_pa_images_keep_their_alpha():
+    from stages.colour import _to_8bit
+
+    pa = Image.frombytes("PA", (4, 1), bytes([1, 0, 1, 128, 1, 255, 0, 255]))
+    pa.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    out = _to_8bit(pa)
+    assert out.mode == "RGBA"
+    assert out.tobytes() == bytes([255, 0, 0, 0, 255, 0, 0, 128, 255, 0, 0, 255, 0, 0, 0, 255])
