@@ -205,6 +205,8 @@ def _execute(ws, store, rows, tasks, jobs, stop, report, on_result) -> None:
     def finish(result: Result) -> None:
         nonlocal done
         done += 1
+        if result.traceback:
+            log.error("internal error on %s:\n%s", result.input, result.traceback)
         _record(ws, store, rows.get(result.input), result)
         report.items.append(_item(result, with_facts=result.status == "processed"))
         report.counts[result.status] += 1

@@ -46,6 +46,7 @@ class Result:
     mtime_ns: int = 0
     recipe: str = ""
     seconds: float = 0.0
+    traceback: str = ""  # for a bug of ours: the parent writes it to .crossmedia/crossmedia.log
 
 
 @dataclass(frozen=True)

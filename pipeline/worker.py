@@ -7,12 +7,12 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 from __future__ import annotations
 
 import hashlib
-import logging
 import resource
 import signal
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.errors import CrossmediaError, InputError
@@ -21,8 +21,6 @@ from pipeline.names import one_line
 from pipeline.sidecar import parse_sidecar, read_sidecar
 from pipeline.sniff import sniff
 from pipeline.workspace import Workspace
-
-log = logging.getLogger("crossmedia")
 
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
@@ -128,9 +126,9 @@ def process(task: Task) -> Result:
     except MemoryError:
         return _failed(task, media, f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows", started, stat)
     except Exception as e:  # a bug of ours: keep the run going, keep the traceback
-        log.error("internal error on %s:\n%s", task.input, traceback.format_exc())
-        return _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
-                                    f"traceback in .crossmedia/crossmedia.log", started, stat)
+        failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
+                                      f"traceback in .crossmedia/crossmedia.log", started, stat)
+        return replace(failed, traceback=traceback.format_exc())
     facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
     facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
     return Result(task.input, task.profile, media, "processed",
