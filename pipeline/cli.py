@@ -148,6 +148,43 @@ def probe(file: Path, profiles: tuple[str, ...], workspace: Path | None, as_json
 
 
 @cli.command()
+@workspace_option
+@json_option
+def check(workspace: Path, as_json: bool) -> None:
+    """Check every generated page under out/: broken or outside links, external requests,
+    images without width, height or alt. Exit 1 when anything is found."""
+    from pipeline.check import check as check_pages
+    from pipeline.workspace import Workspace
+
+    result = check_pages(Workspace.open(workspace))
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        for p in result.problems:
+            click.echo(str(p))
+        _err(f"{result.pages} page(s) checked, {len(result.problems)} problem(s), "
+             f"{len(result.external_links)} external link(s)")
+    if not result.pages:
+        _err("nothing to check: out/ has no pages yet; run `crossmedia run` first")
+    sys.exit(ExitCode.INPUTS_FAILED if result.problems or not result.pages else ExitCode.OK)
+
+
+@cli.command()
+@workspace_option
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes for the runs it starts.")
+def serve(workspace: Path, port: int, jobs: int | None) -> None:
+    """Serve the preview site and pages on 127.0.0.1; run and rebuild when inputs, pages or
+    templates change, and reload the browser."""
+    from pipeline.serve import serve as serve_site
+    from pipeline.workspace import Workspace
+
+    _setup_log(workspace)
+    serve_site(Workspace.open(workspace), port=port, echo=_err, jobs=jobs)
+
+
+@cli.command()
 @click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=Path("crossmedia-demo"),
               show_default=True, help="Where to create the demo workspace.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")

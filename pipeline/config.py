@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,6 +33,51 @@ class Limits:
                          check=positive)
 
 
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A CSS font-family list: names, quotes, commas, spaces, hyphens. Nothing that can end the
+# declaration or the <style> element (issue #6: house style goes into CSS unescaped).
+_FONTS = re.compile(r"^[A-Za-z0-9 ,'\"_-]{1,200}$")
+
+
+def _hex(value: str) -> str | None:
+    return None if _HEX.match(value) else "must be a #rrggbb colour"
+
+
+def _font_stack(value: str) -> str | None:
+    return None if _FONTS.match(value) else "must be a CSS font-family list (letters, digits, spaces, commas, quotes, hyphens)"
+
+
+def _base_url(value: str) -> str | None:
+    if value and not re.match(r"^https?://[^\s\"'<>]+/$", value):
+        return "must be empty or an http(s) address ending in /"
+    return None
+
+
+def _asset_path(value: str) -> str | None:
+    p = PurePosixPath(value)
+    if value and (p.is_absolute() or ".." in p.parts):
+        return "must be the workspace-relative path of an input, like \"inbox/web/logo.svg\""
+    return None
+
+
+@dataclass(frozen=True)
+class Site:
+    """`[site]`: the preview site's and the built-in page templates' house style (issue #6)."""
+
+    logo: str = key("", "Workspace-relative input path of the logo (a processed image, e.g. \"inbox/web/logo.svg\"); empty: the name as text.",
+                    check=_asset_path, example='"inbox/web/logo.svg"')
+    accent: str = key("#0b6e4f", "Accent colour: links, buttons, highlights.", check=_hex, example='"#0b6e4f"')
+    text: str = key("#1c2321", "Body text colour.", check=_hex, example='"#1c2321"')
+    background: str = key("#ffffff", "Page background colour.", check=_hex, example='"#ffffff"')
+    surface: str = key("#f3f1ec", "Background of bands, cards and captions.", check=_hex, example='"#f3f1ec"')
+    heading_font: str = key("Georgia, 'Times New Roman', serif", "CSS font-family list for headings (installed fonts only: pages make no network requests).",
+                            check=_font_stack, example="\"'Helvetica Neue', Arial, sans-serif\"")
+    body_font: str = key("system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "CSS font-family list for text.",
+                         check=_font_stack, example="\"system-ui, sans-serif\"")
+    base_url: str = key("", "Public address of out/site/ (e.g. \"https://campaign.example.com/\"): share tags get absolute URLs. Empty: relative.",
+                        check=_base_url, example='"https://campaign.example.com/"')
+
+
 @dataclass(frozen=True)
 class WorkspaceConfig:
     name: str = key("", "Shown in the preview site and reports.")
@@ -40,6 +86,7 @@ class WorkspaceConfig:
     folders: dict[str, str] = key({}, "Watched folder (relative to the workspace) -> profile name. Empty: inbox/<profile>/ for every profile.",
                                   check=_folders, example='{ "inbox/web" = "web" }')
     limits: Limits = dataclasses.field(default_factory=Limits, metadata={"help": "Per-input limits, see [limits]."})
+    site: Site = dataclasses.field(default_factory=Site, metadata={"help": "House style of the preview site and pages, see [site]."})
 
 
 DEFAULT_CONFIG = """\
@@ -53,6 +100,11 @@ name = "{name}"
 [limits]
 # max_pixels = 268402689   # larger images are refused as decompression bombs
 # timeout = 900            # seconds per input
+
+[site]
+# House style of the preview site and pages (README, "Preview site and pages").
+# logo = "inbox/web/logo.svg"
+# accent = "#0b6e4f"
 """
 
 

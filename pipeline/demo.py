@@ -26,6 +26,36 @@ LOGO = """<?xml version="1.0" encoding="UTF-8"?>
 </svg>
 """
 
+# A landing page from the samples above (issue #6): out/site/pages/harbour.html
+PAGE = """\
+template = "landing"
+title = "Spring at the harbour"
+description = "Boat trips at sunset and sailing gear for the new season, all April at the harbour."
+
+[[blocks]]
+heading = "Spring at the harbour"
+text = "The boats are back in the water. Come aboard for an evening trip, or kit yourself out for the season."
+asset = "inbox/web/harbour.jpg"
+link = { text = "Book a trip", href = "https://example.com/harbour/trips" }
+
+[[blocks]]
+heading = "From the lighthouse"
+text = \"\"\"The view that brought us here, shot on a phone at dusk.
+
+Trips leave every evening at seven, weather permitting.\"\"\"
+asset = "inbox/web/phone-portrait.jpg"
+
+[[blocks]]
+heading = "Posters for the shop window"
+text = "Printed on recycled paper; ask at the kiosk."
+asset = "inbox/web/poster-cmyk.jpg"
+alt = "Poster: the harbour at dusk with sailing boats"
+
+[[blocks]]
+heading = "Look for the badge"
+assets = ["inbox/web/badge.png", "inbox/web/logo.svg"]
+"""
+
 SIDECARS = {
     "inbox/web/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\ncredit = "Photo: crossmedia demo (CC0)"\nfocus = [0.62, 0.45]\n',
     "inbox/social/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\nfocus = [0.62, 0.45]\n',
@@ -97,6 +127,7 @@ def make_samples(root: Path) -> list[str]:
 
     save("inbox/web/badge.png", badge)
     save("inbox/web/logo.svg", lambda p: p.write_text(LOGO, encoding="utf-8"))
+    save("pages/harbour.toml", lambda p: p.write_text(PAGE, encoding="utf-8"))
     for rel, text in SIDECARS.items():
         save(rel, lambda p, t=text: p.write_text(t, encoding="utf-8"))
     return made
@@ -109,6 +140,9 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
     root = Path(root)
     if not (root / CONFIG_NAME).exists():
         init_workspace(root, "crossmedia demo")
+        config = root / CONFIG_NAME  # the house style: the demo logo on the preview site and pages
+        config.write_text(config.read_text(encoding="utf-8").replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"'),
+                          encoding="utf-8")
         echo(f"created demo workspace {root}")
     made = make_samples(root)
     if made:
@@ -126,6 +160,8 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
     site = ws.out / "site" / "index.html"
     if site.exists():
         echo(f"  preview:     {site}  (or: crossmedia serve -w {root})")
+    for page in sorted((ws.out / "site" / "pages").glob("*.html")):
+        echo(f"  page:        {page}")
     banners = ws.out / "banners"
     if banners.is_dir() and any(banners.glob("*/index.html")):
         echo(f"  banners:     {next(banners.glob('*/index.html'))}")

@@ -11,5 +11,10 @@ from pipeline.workspace import Workspace
 
 
 def publish(ws: Workspace, report: dict) -> list[str]:
+    from pipeline.check import check_notes
+    from pipeline.site_build import build_site
+
     notes: list[str] = []
+    notes.extend(build_site(ws, report))  # out/site/: preview site and pages (#6)
+    notes.extend(check_notes(ws))  # last: every generated page is checked (#6)
     return notes

@@ -1,0 +1,414 @@
+"""Template pages (issue #6): `pages/<name>.toml` in the workspace -> out/site/pages/<name>.html.
+
+A page file is TOML, like profiles and sidecars, validated whole with the same schema helpers:
+
+    template = "landing"                      # or "article", or a template of your own
+    title = "Spring at the harbour"
+    description = "Sailing gear and boat trips, all April."
+
+    [[blocks]]
+    heading = "Spring at the harbour"
+    text = "Paragraphs are separated by a blank line.\\n\\nPlain text: markup shows as typed."
+    asset = "inbox/web/harbour.jpg"           # a processed input (or its file name when unique)
+    link = { text = "See the boats", href = "https://example.com/boats" }
+
+Images become <picture> with AVIF/WebP sources and a JPEG/PNG fallback, srcset in w
+descriptors, sizes from the layout, width/height; every image but the first is lazy, the first
+gets fetchpriority="high". Alt text comes from the block, else the input's sidecar; none (and
+not decorative) is a warning. A page naming an asset that is not processed fails with an error
+naming the page and the asset, and nothing is written for it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pipeline.config import Site
+from pipeline.errors import CrossmediaError
+from pipeline.names import one_line, safe_name
+from pipeline.render import href
+from pipeline.schema import aspects, key, load_table
+from pipeline.sidecar import Sidecar, parse_sidecar, read_sidecar
+from pipeline.site import AUDIO_TYPES, VIDEO_TYPES, Img, _ext, _role, outputs_of
+from pipeline.site_media import Media, displayable, out_rel
+from pipeline.store import Row
+from pipeline.workspace import Workspace
+
+PICTURE_SOURCES = ["avif", "webp"]  # <source> elements, best first
+FALLBACKS = ["jpeg", "png", "gif", "webp", "avif"]  # the <img>'s own format, first found
+DEFAULT_SRC_WIDTH = 1280  # the <img src> for browsers without srcset: largest up to this
+
+# Layout -> sizes attribute. Widths match page.css (.wrap 72rem, .column 42rem, 1.25rem gutters).
+SIZES = {
+    "hero": "100vw",
+    "wide": "(min-width: 74.5rem) 72rem, calc(100vw - 2.5rem)",
+    "column": "(min-width: 44.5rem) 42rem, calc(100vw - 2.5rem)",
+    "split": "(min-width: 74.5rem) 35rem, (min-width: 48rem) calc(50vw - 2.5rem), calc(100vw - 2.5rem)",
+    "gallery": "(min-width: 74.5rem) 23rem, (min-width: 48rem) calc(33vw - 2rem), calc(100vw - 2.5rem)",
+}
+Layout = Literal["auto", "hero", "wide", "column", "split", "gallery"]
+
+_HREF = re.compile(r"^(?:(?:https?://|mailto:|tel:)[^\s<>\"'`]+|#[\w-]*|[A-Za-z0-9._-][A-Za-z0-9._/-]*(?:#[\w-]*)?)$")
+
+
+class PageError(CrossmediaError):
+    """A page that cannot be built; the message names the page file and what is wrong."""
+
+
+def _href(value: str) -> str | None:
+    if not _HREF.match(value) or ".." in value.split("#")[0].split("/"):
+        return "must be an https://, http://, mailto: or tel: address, #anchor, or another page's file name"
+    return None
+
+
+def _aspect(value: str) -> str | None:
+    return aspects([value]) if value else None
+
+
+@dataclass(frozen=True)
+class PageLink:
+    text: str = key("", "Text of the button.", example='"Shop now"')
+    href: str = key("", "Where it goes: an https:// address, mailto:, #anchor, or another page (e.g. \"about.html\").",
+                    check=_href, example='"https://example.com/shop"')
+
+
+@dataclass(frozen=True)
+class PageBlock:
+    heading: str = key("", "Heading of the block.")
+    text: str = key("", "Paragraphs, separated by an empty line. Plain text: markup is shown as typed, never run.")
+    asset: str = key("", "One input shown in the block: its workspace path (\"inbox/web/hero.jpg\") or its file name when unique.",
+                     example='"inbox/web/hero.jpg"')
+    assets: list[str] = key([], "Several inputs shown as a gallery.", example='["inbox/web/a.jpg", "inbox/web/b.jpg"]')
+    alt: str | None = key(None, "Alt text here; default: the input's sidecar alt.", example='"Two cyclists at dawn"')
+    decorative: bool = key(False, "The image is decoration: alt=\"\" and no warning.")
+    caption: str = key("", "Caption under the media; default: the sidecar's title and credit.")
+    aspect: str = key("", "Which crop to show (e.g. \"16:9\") when the profile made several; default \"original\", else the first.",
+                      check=_aspect, example='"16:9"')
+    layout: Layout = key("auto", "hero, wide, column, split (media beside text) or gallery; auto lets the template choose.")
+    link: PageLink | None = key(None, "A call-to-action button, {text, href}.", example='{ text = "Shop now", href = "https://example.com/" }')
+
+
+@dataclass(frozen=True)
+class PageFile:
+    template: str = key("landing", "\"landing\", \"article\", or the name (without .html) of a template in the workspace's site_templates/.",
+                        check=lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", v) else "must be a template name like \"landing\"")
+    title: str = key("", "Page title (required): <title>, heading, share cards.", check=lambda v: None if v.strip() else "must not be empty",
+                     example='"Spring at the harbour"')
+    description: str = key("", "One or two sentences for search results and share cards.")
+    lang: str = key("en", "Language of the page (BCP 47, e.g. \"en\", \"de-CH\").",
+                    check=lambda v: None if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", v) else "must be a language tag like \"en\"")
+    byline: str = key("", "Article: who wrote it.")
+    date: str = key("", "Article: the date shown, as written.")
+    share_image: str = key("", "Input used for the 1200x630 share image; default: the page's first image.")
+    blocks: list[PageBlock] = key([], "The page's content, in order: [[blocks]] tables (keys below).")
+
+
+# Contexts ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PictureSource:
+    type: str
+    srcset: str
+
+
+@dataclass(frozen=True)
+class PageMedia:
+    """An image (<picture>), a video or an audio player on a page."""
+
+    kind: str  # picture | svg | video | audio
+    alt: str
+    caption: str
+    width: int = 0
+    height: int = 0
+    src: str = ""
+    srcset: str = ""
+    sizes: str = ""
+    sources: list[PictureSource] = field(default_factory=list)
+    priority: bool = False  # the first image: fetchpriority=high, never lazy
+    poster: str = ""
+
+
+@dataclass(frozen=True)
+class CallToAction:
+    text: str
+    href: str
+    external: bool
+
+
+@dataclass(frozen=True)
+class PageSection:
+    index: int
+    layout: str
+    heading: str
+    paragraphs: list[str]
+    media: list[PageMedia]
+    link: CallToAction | None
+
+
+@dataclass(frozen=True)
+class MetaTag:
+    attr: str  # property | name
+    key: str
+    content: str
+
+
+@dataclass(frozen=True)
+class PageContext:
+    template: str
+    lang: str
+    title: str
+    description: str
+    site_name: str
+    css: str
+    logo: Img | None
+    meta: list[MetaTag]
+    byline: str
+    date: str
+    sections: list[PageSection]
+
+
+@dataclass
+class PageResult:
+    file: str  # workspace-relative page file
+    title: str = ""
+    outputs: list[str] = field(default_factory=list)  # workspace-relative
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+# Loading -------------------------------------------------------------------------------------
+def page_files(ws: Workspace) -> list[Path]:
+    folder = ws.root / "pages"
+    return sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def output_name(path: Path) -> str:
+    return f"site/pages/{safe_name(path.stem)}.html"
+
+
+def load_page(path: Path, shown: str) -> tuple[PageFile, list[PageBlock]]:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise PageError(f"{shown} is not valid TOML ({one_line(e)}); fix the syntax at the place named") from None
+    problems: list[str] = []
+    page = load_table(PageFile, table, shown, "", problems)
+    blocks = []
+    for i, raw in enumerate(table.get("blocks", []) if isinstance(table.get("blocks"), list) else []):
+        block = load_table(PageBlock, raw, shown, f"blocks.{i + 1}", problems)
+        if isinstance(raw.get("link"), dict) and block is not None:
+            block = _with_link(block, load_table(PageLink, raw["link"], shown, f"blocks.{i + 1}.link", problems))
+        blocks.append(block)
+    if page is not None and "title" not in table:
+        problems.append(f"error: {shown} title\n  the page has no title.\n  Fix: add title = \"...\" at the top.")
+    if problems:
+        first = problems[0].splitlines()
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise PageError(f"{first[0].removeprefix('error: ')}: {first[1].strip()} {first[2].strip()}{more}")
+    return page, blocks
+
+
+def _with_link(block: PageBlock, link: PageLink | None) -> PageBlock:
+    from dataclasses import replace
+
+    return replace(block, link=link)
+
+
+# Building ------------------------------------------------------------------------------------
+class PageBuilder:
+    def __init__(self, ws: Workspace, rows: dict[str, Row], media: Media, env, css_path: str, logo):
+        self.ws, self.rows, self.media, self.env = ws, rows, media, env
+        self.css_path = css_path
+        self.logo = logo  # out-relative Shown of the logo, or None
+        self.site: Site = ws.config.site
+        self._sidecars: dict[str, Sidecar] = {}
+
+    def find(self, name: str, shown: str) -> Row:
+        """The processed input a page names, or PageError naming page and asset."""
+        row = self.rows.get(name)
+        if row is None and "/" not in name:
+            hits = [r for r in self.rows.values() if PurePosixPath(r.input).name == name]
+            if len(hits) > 1:
+                raise PageError(f"{shown}: asset {name!r} is ambiguous: " + ", ".join(sorted(h.input for h in hits))
+                                + "; give the path")
+            row = hits[0] if hits else None
+        if row is None:
+            raise PageError(f"{shown}: asset {name!r} is not a processed input; drop it into a watched folder "
+                            f"and run again, or correct the path (e.g. \"inbox/web/{PurePosixPath(name).name}\")")
+        if row.status == "failed":
+            raise PageError(f"{shown}: asset {row.input!r} failed: {row.error}")
+        if row.status != "processed":
+            raise PageError(f"{shown}: asset {row.input!r} was not processed ({'; '.join(row.warnings) or row.status})")
+        return row
+
+    def sidecar(self, row: Row) -> Sidecar:
+        if row.input not in self._sidecars:
+            raw = read_sidecar(self.ws.root / f"{row.input}.toml")
+            try:
+                self._sidecars[row.input] = parse_sidecar(raw, f"{row.input}.toml")
+            except CrossmediaError:
+                self._sidecars[row.input] = Sidecar()
+        return self._sidecars[row.input]
+
+    def build(self, path: Path) -> tuple[PageResult, str | None]:
+        """(result, html) for one page file; html is None when it failed."""
+        shown = self.ws.rel(path)
+        result = PageResult(shown)
+        try:
+            page, blocks = load_page(path, shown)
+            result.title = page.title
+            ctx, outputs = self.context(path, shown, page, blocks, result.warnings)
+            template = self.env.get_template(f"{page.template}.html")
+        except PageError as e:
+            result.error = one_line(str(e))
+            return result, None
+        except Exception as e:  # a template of the workspace's own that does not render
+            from jinja2 import TemplateError
+
+            if not isinstance(e, TemplateError | OSError):
+                raise
+            result.error = one_line(f"{shown}: template {getattr(e, 'name', '') or ''} failed: {e}")
+            return result, None
+        try:
+            html = template.render(page=ctx)
+        except Exception as e:
+            from jinja2 import TemplateError
+
+            if not isinstance(e, TemplateError):
+                raise
+            result.error = one_line(f"{shown}: template {page.template}.html failed: {e}")
+            return result, None
+        result.outputs = [f"out/{output_name(path)}", *outputs]
+        return result, html
+
+    def context(self, path: Path, shown: str, page: PageFile, blocks: list[PageBlock],
+                warnings: list[str]) -> tuple[PageContext, list[str]]:
+        out_page = output_name(path)
+        if not (self.ws.root / "site_templates" / f"{page.template}.html").is_file() and \
+                page.template not in ("landing", "article"):
+            raise PageError(f"{shown}: template {page.template!r} not found; use \"landing\", \"article\" or add "
+                            f"site_templates/{page.template}.html to the workspace")
+        sections, first_image, count = [], None, 0
+        for i, block in enumerate(blocks):
+            layout = self._layout(page.template, i, block)
+            items = []
+            for name in ([block.asset] if block.asset else []) + list(block.assets):
+                row = self.find(name, shown)
+                item = self._media(out_page, shown, row, block, layout, priority=count == 0, warnings=warnings)
+                if item.kind in ("picture", "svg"):
+                    count += 1
+                    first_image = first_image or row
+                items.append(item)
+            link = None
+            if block.link is not None and block.link.href:
+                external = bool(re.match(r"^(https?:|mailto:|tel:)", block.link.href))
+                link = CallToAction(block.link.text or block.link.href, block.link.href, external)
+            paragraphs = [re.sub(r"\s*\n\s*", " ", p).strip() for p in re.split(r"\n\s*\n", block.text) if p.strip()]
+            sections.append(PageSection(i, layout, block.heading, paragraphs, items, link))
+        share_row = self.find(page.share_image, shown) if page.share_image else first_image
+        meta, outputs = self._meta(out_page, page, share_row, warnings)
+        logo = Img(href(out_page, self.logo.path), self.logo.width, self.logo.height,
+                   self.ws.config.name or "logo") if self.logo else None
+        ctx = PageContext(template=page.template, lang=page.lang, title=page.title, description=page.description,
+                          site_name=self.ws.config.name, css=href(out_page, self.css_path), logo=logo, meta=meta,
+                          byline=page.byline, date=page.date, sections=sections)
+        return ctx, outputs
+
+    @staticmethod
+    def _layout(template: str, i: int, block: PageBlock) -> str:
+        if block.layout != "auto":
+            return block.layout
+        if block.assets:
+            return "gallery"
+        if template == "landing":
+            if i == 0:
+                return "hero"
+            return "split" if block.text and block.asset else "wide"
+        return "wide" if i == 0 else "column"
+
+    def _media(self, page: str, shown: str, row: Row, block: PageBlock, layout: str, priority: bool,
+               warnings: list[str]) -> PageMedia:
+        sidecar = self.sidecar(row)
+        caption = block.caption or " — ".join(t for t in (sidecar.title, sidecar.credit) if t)
+        if row.media in ("audio", "video"):
+            return self._player(page, shown, row, caption, sidecar)
+        decorative = block.decorative or (block.alt is None and sidecar.decorative)
+        alt = "" if decorative else (block.alt if block.alt is not None else sidecar.alt) or ""
+        if not alt and not decorative:
+            warnings.append(f"{shown}: image {row.input} has no alt text: add alt = \"...\" to the block or to "
+                            f"{PurePosixPath(row.input).name}.toml (or decorative = true)")
+        outs = [r for r in outputs_of(row) if displayable(row, r) and r.get("width")]
+        svg = next((r for r in outs if r["format"] == "svg"), None)
+        if svg is not None:
+            return PageMedia("svg", alt, caption, int(svg["width"]), int(svg["height"]),
+                             src=href(page, out_rel(self.ws, svg["path"])), priority=priority)
+        made = sorted({str(r.get("aspect") or "original") for r in outs})
+        aspect = block.aspect or ("original" if "original" in made else (made[0] if made else ""))
+        chosen = [r for r in outs if str(r.get("aspect") or "original") == aspect]
+        if not chosen:
+            why = (f"has no {aspect} crop (made: {', '.join(made)})" if made else
+                   "has no renditions a browser can show (print profiles make CMYK files); use the input from a web profile")
+            raise PageError(f"{shown}: asset {row.input!r} {why}")
+        by_format: dict[str, list[dict]] = {}
+        for r in sorted(chosen, key=lambda r: r["width"]):
+            by_format.setdefault(r["format"], []).append(r)
+        fallback = next(f for f in FALLBACKS if f in by_format)
+
+        def srcset(group: list[dict]) -> str:
+            return ", ".join(f"{href(page, out_rel(self.ws, r['path']))} {r['width']}w" for r in group)
+
+        group = by_format[fallback]
+        default = max((r for r in group if r["width"] <= DEFAULT_SRC_WIDTH), key=lambda r: r["width"], default=group[0])
+        sources = [PictureSource(f"image/{fmt}", srcset(by_format[fmt])) for fmt in PICTURE_SOURCES
+                   if fmt in by_format and fmt != fallback]
+        return PageMedia("picture", alt, caption, int(default["width"]), int(default["height"]),
+                         src=href(page, out_rel(self.ws, default["path"])), srcset=srcset(group),
+                         sizes=SIZES.get(layout, SIZES["wide"]), sources=sources, priority=priority)
+
+    def _player(self, page: str, shown: str, row: Row, caption: str, sidecar: Sidecar) -> PageMedia:
+        outs = outputs_of(row)
+        types = VIDEO_TYPES if row.media == "video" else AUDIO_TYPES
+        playable = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in types]
+        if not playable:
+            raise PageError(f"{shown}: asset {row.input!r} has no {row.media} output a browser can play")
+        poster = next((r for r in outs if _role(r, row.media) == "poster"), None)
+        width = next((int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0)
+        height = next((int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0)
+        sources = [PictureSource(types[_ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]
+        return PageMedia(row.media, sidecar.alt or sidecar.title or PurePosixPath(row.input).name, caption,
+                         width or 640, height or 360, sources=sources,
+                         poster=href(page, out_rel(self.ws, poster["path"])) if poster else "")
+
+    def _meta(self, page: str, ctx: PageFile, share_row: Row | None, warnings: list[str]) -> tuple[list[MetaTag], list[str]]:
+        base = self.site.base_url
+        kind = "article" if ctx.template == "article" else "website"
+        tags = [MetaTag("property", "og:type", kind), MetaTag("property", "og:title", ctx.title)]
+        if ctx.description:
+            tags.append(MetaTag("property", "og:description", ctx.description))
+        if self.ws.config.name:
+            tags.append(MetaTag("property", "og:site_name", self.ws.config.name))
+        if base:
+            tags.append(MetaTag("property", "og:url", base + page))
+        outputs: list[str] = []
+        card = "summary"
+        if share_row is not None and share_row.media == "image":
+            sidecar = self.sidecar(share_row)
+            shown, warning = self.media.share(share_row, sidecar.focus)
+            if warning:
+                warnings.append(warning)
+            if shown is not None:
+                url = base + shown.path if base else href(page, shown.path)
+                alt = sidecar.alt or ctx.title
+                tags += [MetaTag("property", "og:image", url), MetaTag("property", "og:image:width", str(shown.width)),
+                         MetaTag("property", "og:image:height", str(shown.height)),
+                         MetaTag("property", "og:image:alt", alt), MetaTag("name", "twitter:image", url),
+                         MetaTag("name", "twitter:image:alt", alt)]
+                outputs.append(f"out/{shown.path}")
+                card = "summary_large_image"
+        tags += [MetaTag("name", "twitter:card", card), MetaTag("name", "twitter:title", ctx.title)]
+        if ctx.description:
+            tags.append(MetaTag("name", "twitter:description", ctx.description))
+        return tags, outputs

@@ -1,0 +1,450 @@
+"""The designers' preview site, out/site/ (issue #6): an index of every asset and a page per asset.
+
+Built from the store after a run. Each page gets a context dataclass made here; the templates
+(`index.html`, `asset.html` in site_templates/) only loop and print. Pictures the site makes
+itself (source previews, "before" images, soft proofs) come from `pipeline.site_media`.
+
+    out/site/index.html            every input: thumbnail, profile, media, status, warnings
+    out/site/asset/<name>.html     one input: source facts, renditions, comparisons, crops, players
+    out/site/media/<key>.webp      source previews, "before" images, soft proofs (cached)
+    out/site/static/               site.css, site.js
+
+Audio and video (facts written by their stages): outputs whose `facts["renditions"]` entry has
+`role = "waveform"` or `role = "poster"` are shown with the player and as the thumbnail; other
+outputs with an audio/video extension become the player's sources (see README, "What the
+preview site reads").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from markupsafe import Markup
+
+from pipeline.names import safe_name
+from pipeline.render import href, nice_bytes
+from pipeline.site_media import PREVIEW_WIDTH, Media, Shown, displayable, out_rel, renditions
+from pipeline.store import Row
+from pipeline.workspace import Workspace
+
+FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
+AUDIO_TYPES = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "aac": "audio/aac", "ogg": "audio/ogg", "oga": "audio/ogg",
+               "opus": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac", "weba": "audio/webm",
+               "webm": "audio/webm", "mp4": "audio/mp4"}
+VIDEO_TYPES = {"mp4": "video/mp4", "m4v": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "ogv": "video/ogg"}
+IMAGE_EXTS = {"png", "jpg", "jpeg", "webp", "avif", "gif", "svg"}
+COMPARE_MAX = 1280  # the rendition compared is the largest up to this width
+
+
+# Contexts ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Img:
+    src: str
+    width: int
+    height: int
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Chrome:
+    """What every preview page shares: title, links to the stylesheet, script and index."""
+
+    site_name: str
+    css: str
+    js: str
+    home: str
+    logo: Img | None
+    built: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """One input in the index."""
+
+    name: str
+    input: str
+    profile: str
+    media: str
+    status: str
+    href: str
+    thumb: Img | None
+    warnings: int
+    error: str | None
+    search: str  # lower-case text the search box matches
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str
+    value: int
+    kind: str  # css class: total, processed, warnings, failed, skipped
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    href: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    chrome: Chrome
+    title: str
+    counts: list[Count]
+    profiles: list[str]
+    media: list[str]
+    cards: list[Card]
+    failed: list[Card]
+    pages: list[Link]
+    banners: list[Link]
+
+
+@dataclass(frozen=True)
+class RenditionRow:
+    name: str
+    href: str
+    format: str
+    size: str
+    aspect: str
+    bytes: str
+    saving: str
+    smaller: bool
+    role: str
+
+
+@dataclass(frozen=True)
+class CropBox:
+    label: str
+    box: Markup  # style="left:..%;top:..%;width:..%;height:..%" made here
+    focus: Markup | None  # style="left:..%;top:..%"
+    focus_from: str
+    colour: int  # 0..3, a css class
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    before: Img
+    after: Img
+    after_name: str
+    after_href: str
+
+
+@dataclass(frozen=True)
+class Source:
+    src: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Player:
+    kind: str  # audio | video
+    sources: list[Source]
+    poster: Img | None
+    waveform: Img | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class AssetPage:
+    chrome: Chrome
+    card: Card
+    title: str
+    warnings: list[str]
+    facts: list[Fact]
+    source: Img | None
+    source_note: str
+    crops: list[CropBox]
+    comparisons: list[Comparison]
+    players: list[Player]
+    renditions: list[RenditionRow]
+    quarantine: str | None
+    extra: list[Fact] = field(default_factory=list)
+
+
+# Paths ---------------------------------------------------------------------------------------
+def asset_page_path(row: Row) -> str:
+    """out-relative path of an input's page: flat, safe, unique per (profile, input)."""
+    digest = hashlib.sha1(f"{row.profile}\0{row.input}".encode()).hexdigest()[:8]
+    return f"site/asset/{safe_name(PurePosixPath(row.input).name, 60)}-{digest}.html"
+
+
+def _ext(path: str) -> str:
+    return PurePosixPath(path).suffix.lower().lstrip(".")
+
+
+def _role(r: dict, media: str = "image") -> str:
+    """"waveform", "poster" (audio/video pictures) or "" for a rendition proper. Stages say it in
+    facts ("role"); for audio/video outputs without facts the file name is the fallback."""
+    role = r.get("role")
+    if isinstance(role, str) and role:
+        return role
+    name = PurePosixPath(r["path"]).name.lower()
+    if media in ("audio", "video") and _ext(r["path"]) in IMAGE_EXTS:
+        for known in ("waveform", "poster"):
+            if known in name:
+                return known
+    return ""
+
+
+def outputs_of(row: Row) -> list[dict]:
+    """Every output with what is known about it: facts["renditions"], else the bare path."""
+    found = renditions(row)
+    known = {r["path"] for r in found}
+    return found + [{"path": p, "format": _ext(p)} for p in row.outputs if p not in known]
+
+
+# Building ------------------------------------------------------------------------------------
+class PreviewSite:
+    def __init__(self, ws: Workspace, rows: dict[str, Row], media: Media, chrome_for):
+        self.ws = ws
+        self.rows = sorted(rows.values(), key=lambda r: (r.profile, r.input))
+        self.media = media
+        self.chrome_for = chrome_for  # page path -> Chrome
+
+    def _img(self, page: str, shown: Shown | None, alt: str = "") -> Img | None:
+        return Img(href(page, shown.path), shown.width, shown.height, alt) if shown else None
+
+    def thumb(self, page: str, row: Row) -> Img | None:
+        outs = outputs_of(row)
+        alt = f"{PurePosixPath(row.input).name}"
+        if row.media in ("audio", "video"):
+            for want in ("poster", "waveform"):
+                hit = next((r for r in outs if _role(r, row.media) == want), None)
+                if hit:
+                    return Img(href(page, out_rel(self.ws, hit["path"])), int(hit.get("width") or 320),
+                               int(hit.get("height") or 180), alt)
+            return None
+        if row.status != "processed" or row.media != "image":
+            return None
+        shown = [r for r in outs if displayable(row, r) and r.get("width")]
+        svg = next((r for r in shown if r.get("format") == "svg"), None)
+        if svg:
+            return Img(href(page, out_rel(self.ws, svg["path"])), int(svg["width"]), int(svg["height"]), alt)
+        # The uncropped rendition, else the crop closest to the card's 4:3.
+        original = [r for r in shown if r.get("aspect", "original") == "original"] or sorted(
+            shown, key=lambda r: abs(r["width"] / max(1, r["height"]) - 4 / 3))[:1]
+        if original:
+            original = [r for r in shown if r.get("aspect") == original[0].get("aspect")]
+            order = sorted(original, key=lambda r: (r["width"] < 300, r["width"], FORMAT_ORDER.index(r["format"])
+                                                    if r["format"] in FORMAT_ORDER else 9))
+            best = order[0]
+            return Img(href(page, out_rel(self.ws, best["path"])), int(best["width"]), int(best["height"]), alt)
+        return self._img(page, self.media.source_preview(row), alt)
+
+    def card(self, page: str, row: Row) -> Card:
+        name = PurePosixPath(row.input).name
+        return Card(name=name, input=row.input, profile=row.profile, media=row.media, status=row.status,
+                    href=href(page, asset_page_path(row)), thumb=self.thumb(page, row), warnings=len(row.warnings),
+                    error=row.error, search=f"{row.input} {row.profile} {row.media}".lower())
+
+    def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
+        page = "site/index.html"
+        cards = [self.card(page, r) for r in self.rows]
+        status = Counter(r.status for r in self.rows)
+        counts = [Count("assets", len(cards), "total"), Count("processed", status["processed"], "processed"),
+                  Count("with warnings", sum(1 for c in cards if c.warnings), "warnings"),
+                  Count("failed", status["failed"], "failed"), Count("skipped", status["skipped"], "skipped")]
+        return IndexPage(chrome=self.chrome_for(page), title=self.ws.config.name or self.ws.root.name, counts=counts,
+                         profiles=sorted({r.profile for r in self.rows}), media=sorted({r.media for r in self.rows}),
+                         cards=cards, failed=[c for c in cards if c.status == "failed"], pages=pages, banners=banners)
+
+    def asset(self, row: Row) -> AssetPage:
+        page = asset_page_path(row)
+        card = self.card(page, row)
+        outs = outputs_of(row)
+        source, note, crops, comparisons = None, "", [], []
+        if row.media == "image" and row.status == "processed":
+            vector = bool(row.facts.get("vector"))
+            svg = next((r for r in outs if r.get("format") == "svg"), None)
+            if vector and svg:
+                source = Img(href(page, out_rel(self.ws, svg["path"])), int(svg.get("width") or 0),
+                             int(svg.get("height") or 0), "the sanitised SVG source")
+                note = "Vector source: shown as the sanitised SVG; raster renditions are drawn from it."
+            else:
+                source = self._img(page, self.media.source_preview(row), "the source, upright and in sRGB")
+                note = "The source as the pipeline read it: upright, converted to sRGB, scaled to fit."
+            crops = self._crops(outs)
+            if not vector:
+                comparisons = self._comparisons(page, row, outs)
+        return AssetPage(chrome=self.chrome_for(page), card=card, title=card.name, warnings=list(row.warnings),
+                         facts=source_facts(row), source=source, source_note=note, crops=crops,
+                         comparisons=comparisons, players=self._players(page, row, outs),
+                         renditions=[self._rendition(page, row, r) for r in outs],
+                         quarantine=_quarantine(self.ws, page, row))
+
+    def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
+        size = f"{r['width']} × {r['height']}" if r.get("width") and r.get("height") else "-"
+        n = r.get("bytes")
+        if n is None:
+            try:
+                n = (self.ws.root / r["path"]).stat().st_size
+            except OSError:
+                n = None
+        saving, smaller = "-", True
+        if n and row.size:
+            ratio = 1 - n / row.size
+            smaller = ratio >= 0
+            # floor, so that 99.6 % reads "99 %": never "100 % smaller" for a file that exists
+            saving = f"{math.floor(abs(ratio) * 100)} % {'smaller' if smaller else 'larger'}"
+        return RenditionRow(name=PurePosixPath(r["path"]).name, href=href(page, out_rel(self.ws, r["path"])),
+                            format=str(r.get("format") or _ext(r["path"])), size=size, aspect=str(r.get("aspect") or "-"),
+                            bytes=nice_bytes(n), saving=saving, smaller=smaller, role=_role(r, row.media))
+
+    def _crops(self, outs: list[dict]) -> list[CropBox]:
+        boxes: dict[str, CropBox] = {}
+        for r in outs:
+            crop, focus = r.get("crop"), r.get("focus")
+            aspect = r.get("aspect") or "original"
+            if not crop or aspect in boxes:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in crop)
+            full = (x0, y0, x1, y1) == (0, 0, 1, 1)
+            if full and r.get("focus_from") != "sidecar":
+                continue  # nothing cut, no focal point given: nothing to draw
+            box = Markup(f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%")
+            dot = Markup(f"left:{float(focus[0]) * 100:.2f}%;top:{float(focus[1]) * 100:.2f}%") if focus else None
+            boxes[aspect] = CropBox(label=aspect, box=box, focus=dot, focus_from=str(r.get("focus_from") or ""),
+                                    colour=len(boxes) % 4)
+        return list(boxes.values())
+
+    def _comparisons(self, page: str, row: Row, outs: list[dict]) -> list[Comparison]:
+        by_aspect: dict[str, list[dict]] = {}
+        for r in outs:
+            if r.get("width") and not _role(r, row.media) and r.get("format") != "svg":
+                by_aspect.setdefault(str(r.get("aspect") or "original"), []).append(r)
+        out = []
+        for aspect, group in by_aspect.items():
+            shown = [r for r in group if displayable(row, r)]
+            if shown:
+                fit = [r for r in shown if r["width"] <= COMPARE_MAX] or shown
+                top = max(r["width"] for r in fit)
+                best = min((r for r in fit if r["width"] == top),
+                           key=lambda r: FORMAT_ORDER.index(r["format"]) if r["format"] in FORMAT_ORDER else 9)
+                after = Shown(out_rel(self.ws, best["path"]), int(best["width"]), int(best["height"]))
+                label = f"{aspect}: source vs {best['format'].upper()} {best['width']} px"
+            else:  # print: CMYK renditions, shown as a soft proof
+                best = max(group, key=lambda r: r["width"])
+                after = self.media.softproof(best["path"])
+                if after is None:
+                    continue
+                label = f"{aspect}: source vs soft proof of the {best['format'].upper()} for print"
+            before = self.media.before(row, best, min(after.width, PREVIEW_WIDTH))
+            if before is None:
+                continue
+            out.append(Comparison(label=label, before=Img(href(page, before.path), before.width, before.height, "before: the source"),
+                                  after=Img(href(page, after.path), after.width, after.height, "after: the rendition"),
+                                  after_name=PurePosixPath(best["path"]).name,
+                                  after_href=href(page, out_rel(self.ws, best["path"]))))
+        return out
+
+    def _players(self, page: str, row: Row, outs: list[dict]) -> list[Player]:
+        if row.media not in ("audio", "video") or row.status != "processed":
+            return []
+        images = {want: next((r for r in outs if _role(r, row.media) == want), None) for want in ("poster", "waveform")}
+
+        def img(r: dict | None, alt: str) -> Img | None:
+            if r is None:
+                return None
+            return Img(href(page, out_rel(self.ws, r["path"])), int(r.get("width") or 0), int(r.get("height") or 0), alt)
+
+        poster, waveform = img(images["poster"], "poster frame"), img(images["waveform"], "waveform")
+        players = []
+        video = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in VIDEO_TYPES and row.media == "video"]
+        audio = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in AUDIO_TYPES and r not in video]
+        if video:
+            w = next((int(r["width"]) for r in video if r.get("width")), poster.width if poster else 640)
+            h = next((int(r["height"]) for r in video if r.get("height")), poster.height if poster else 360)
+            players.append(Player("video", [Source(href(page, out_rel(self.ws, r["path"])), VIDEO_TYPES[_ext(r["path"])])
+                                            for r in video], poster, None, w, h))
+        if audio:
+            players.append(Player("audio", [Source(href(page, out_rel(self.ws, r["path"])), AUDIO_TYPES[_ext(r["path"])])
+                                            for r in audio], None, waveform, 0, 0))
+        return players
+
+
+def _quarantine(ws: Workspace, page: str, row: Row) -> str | None:
+    if row.status != "failed":
+        return None
+    from pipeline.engine import quarantine_name
+
+    return f"quarantine/{quarantine_name(row.input)}.error.txt"
+
+
+# Facts in plain words ------------------------------------------------------------------------
+_HIDDEN = {"renditions", "decoded_width", "decoded_height", "icc_sha1", "adobe_cmyk", "display_width", "display_height",
+           "width", "height", "orientation", "format", "mode", "frames", "source_mode", "source_icc",
+           "source_icc_assumed", "colour_converted_from", "dpi", "print_ppi", "jpeg_quality", "sharpness",
+           "has_alpha", "metadata_kept", "metadata_stripped", "vector", "svg_removed", "output_icc"}
+
+
+def source_facts(row: Row) -> list[Fact]:
+    f = row.facts if isinstance(row.facts, dict) else {}
+    out: list[Fact] = [Fact("Input", row.input), Fact("Profile", row.profile), Fact("Media", row.media),
+                       Fact("File size", nice_bytes(row.size))]
+    if f.get("format"):
+        frames = f.get("frames") or 1
+        out.append(Fact("Format", str(f["format"]).upper() + (f", animated, {frames} frames" if frames > 1 else "")))
+    if f.get("width") and f.get("height"):
+        out.append(Fact("Pixels", f"{f['width']} × {f['height']}"))
+        if f.get("orientation", 1) != 1:
+            out.append(Fact("Shown upright", f"{f.get('display_width')} × {f.get('display_height')} "
+                                             f"(EXIF orientation {f['orientation']})"))
+    if f.get("source_mode") or f.get("mode"):
+        icc = f.get("source_icc") or (f"none, read as {f['source_icc_assumed']}" if f.get("source_icc_assumed")
+                                       else "none (read as sRGB)")
+        out.append(Fact("Colour", f"{f.get('source_mode') or f.get('mode')}, ICC profile: {icc}"))
+    if f.get("colour_converted_from"):
+        out.append(Fact("Converted", f"from {f['colour_converted_from']} to {f.get('output_icc') or 'sRGB'}"))
+    elif f.get("output_icc"):
+        out.append(Fact("Converted", f"to {f['output_icc']} (print)"))
+    if f.get("has_alpha"):
+        out.append(Fact("Transparency", "yes"))
+    if f.get("dpi"):
+        out.append(Fact("Resolution tag", f"{f['dpi']:g} ppi"))
+    if f.get("print_ppi"):
+        out.append(Fact("At print size", f"{f['print_ppi']} ppi"))
+    if f.get("jpeg_quality"):
+        out.append(Fact("JPEG quality (estimated)", str(f["jpeg_quality"])))
+    if f.get("sharpness") is not None:
+        out.append(Fact("Edge strength", f"{f['sharpness']:g}"))
+    if f.get("metadata_kept"):
+        out.append(Fact("Metadata kept", ", ".join(map(str, f["metadata_kept"]))))
+    if f.get("metadata_stripped"):
+        out.append(Fact("Metadata stripped", ", ".join(map(str, f["metadata_stripped"]))))
+    if f.get("svg_removed"):
+        out.append(Fact("Removed from the SVG", ", ".join(f"{k} ({v})" for k, v in dict(f["svg_removed"]).items())))
+    for k in sorted(set(f) - _HIDDEN):  # audio/video probe facts, loudness, anything a stage notes
+        out.extend(_generic(k, f[k]))
+    return out
+
+
+def _generic(key: str, value, depth: int = 0) -> list[Fact]:
+    label = key.replace("_", " ").replace(".", " › ")
+    label = label[:1].upper() + label[1:]
+    if isinstance(value, dict) and depth < 2:
+        return [fact for k, v in value.items() for fact in _generic(f"{key}.{k}", v, depth + 1)]
+    if value is None or value == "" or value == [] or value == {}:
+        return []
+    if isinstance(value, bool):
+        return [Fact(label, "yes" if value else "no")]
+    if isinstance(value, float):
+        if key.endswith("duration") or key in ("start", "end"):
+            minutes, seconds = divmod(value, 60)
+            return [Fact(label, f"{int(minutes)}:{seconds:04.1f} ({value:.2f} s)")]
+        return [Fact(label, f"{value:.2f}".rstrip("0").rstrip("."))]
+    if isinstance(value, list):
+        return [Fact(label, ", ".join(map(str, value)))]
+    return [Fact(label, str(value))]
