@@ -79,7 +79,9 @@ def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
     h = hashlib.sha256(VERSION.encode())
     for row in sorted((rows if rows is not None else _rows(ws)).values(), key=lambda r: r.input):
         h.update(f"{row.input}\0{row.profile}\0{row.status}\0{row.sha256}\0{row.updated}\n".encode())
-    files = [ws.root / "crossmedia.toml", *page_files(ws)]
+    here = Path(__file__).resolve().parent  # the builder itself: an upgrade rebuilds the site
+    files = [ws.root / "crossmedia.toml", *page_files(ws),
+             *(here / f for f in ("site_build.py", "site.py", "site_media.py", "pages.py", "render.py"))]
     for folder in (ws.root / "site_templates", BUILTIN_TEMPLATES):
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.is_file())
@@ -101,15 +103,21 @@ def site_changed(ws: Workspace) -> bool:
 
 
 def report_pages(ws: Workspace, report) -> None:
-    """Every page file is an item of the run's report (see the module docstring)."""
-    for _, entry in sorted(_load_state(ws).get("pages", {}).items()):
+    """Every page file is an item of the run's report (see the module docstring). A page built
+    since the last report is "processed" once: this report takes the mark away."""
+    state = _load_state(ws)
+    fresh = False
+    for _, entry in sorted(state.get("pages", {}).items()):
         status = entry["status"]
-        if status == "processed" and entry.get("run") != report.started:
+        if status == "processed" and not entry.pop("fresh", False):
             status = "skipped"
+        fresh = fresh or status == "processed"
         report.items.append({"input": entry["file"], "profile": "page", "media": "page", "status": status,
                              "outputs": list(entry.get("outputs", [])), "warnings": list(entry.get("warnings", [])),
                              "error": entry.get("error")})
         report.counts[status] += 1
+    if fresh:
+        _save_state(ws, state)
 
 
 # Build ---------------------------------------------------------------------------------------
@@ -149,8 +157,8 @@ def build_site(ws: Workspace, report: dict | None = None) -> list[str]:
         else:
             changed = writer.write(output_name(path), html)
             prev = old.get(result.file, {})
-            run = started if changed or prev.get("status") != "processed" or prev.get("outputs") != result.outputs else prev.get("run")
-            entry.update(status="processed", run=run)
+            fresh = changed or prev.get("fresh") or prev.get("status") != "processed" or prev.get("outputs") != result.outputs
+            entry.update(status="processed", fresh=bool(fresh))
             warned = f", {len(result.warnings)} warning(s): " + "; ".join(result.warnings) if result.warnings else ""
             page_links.append(Link(result.title, href("site/index.html", output_name(path)), f"{result.file}{warned}"))
         entries[result.file] = entry

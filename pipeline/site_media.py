@@ -144,17 +144,23 @@ class Media:
                                    animated=False, aspects=aspects or base.aspects)
         job = Job(source=self.ws.root / row.input, rel=row.input, kind="image", profile=profile,
                   out_dir=self.ws.tmp, tmp_dir=self.ws.tmp, workspace=self.ws.root, limits=self.ws.config.limits)
+        opened = None
         try:
-            job = orient(decode(job, opts), opts)
+            job = decode(job, opts)
+            opened = job.pixels  # multi-frame files (GIF, TIFF) keep their file open: closed below
+            job = orient(job, opts)
             # Shrink before the colour transform: a preview needs min_width pixels, not all of them.
             factor = min(job.pixels.width // min_width, job.pixels.height // max(1, round(min_width * 9 / 16)))
             if factor >= 2:
                 job = dataclasses.replace(job, pixels=job.pixels.reduce(factor))
             job = colour(job, opts)
+            return job.pixels.copy() if job.pixels is opened else job.pixels
         except (CrossmediaError, OSError, ValueError) as e:  # changed or gone since it was processed
             log.warning("preview of %s not made: %s", row.input, e)
             return None
-        return job.pixels
+        finally:
+            if opened is not None:
+                opened.close()
 
     # What the pages show ------------------------------------------------------------------
     def source_preview(self, row: Row) -> Shown | None:

@@ -65,5 +65,9 @@ def test_demo_makes_its_samples_and_says_where_the_results_are(tmp_path):
     assert any("CMYK" in w for w in warnings["inbox/web/poster-cmyk.jpg"])
     assert any("prints at" in w for w in warnings["inbox/print/harbour-small.jpg"])
     assert "report:" in done.stderr and str(root / "out/report.json") in done.stderr
+    # the preview site and the landing page (#6)
+    assert str(root / "out/site/index.html") in done.stderr and str(root / "out/site/pages/harbour.html") in done.stderr
+    assert {i["input"]: i["status"] for i in report["items"]}["pages/harbour.toml"] == "processed"
+    assert not [n for n in report["notes"] if n.startswith("check:")]
     again = crossmedia("demo", "-w", str(root), timeout=900)
     assert again.returncode == 0 and "0 processed" in again.stderr

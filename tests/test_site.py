@@ -1,0 +1,407 @@
+"""The preview site and template pages (issue #6), built by a real run over corpus files.
+
+One workspace is built once for the module (real CLI, real stages); the structure tests read
+its HTML with BeautifulSoup, the browser tests load it in headless Chromium. Media: corpus files
+(see ../shared/corpus/SOURCES.md): orient-1/orient-6.jpg (MIT, photo by Pierre Bouillot),
+cmyk-icc.jpg and alpha.png (Apache-2.0, sharp fixtures), logo.svg (LGPL, libvips), the hostile
+file name `<img src=x onerror=alert(1)>.jpg` (Apache-2.0, sharp 320x240 test pattern),
+truncated.jpg (sharp), tiny-128.jpg (Pillow's hopper, public domain).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image, ImageOps
+
+from conftest import CORPUS, Workspace, screenshot
+
+HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+MARKUP_ALT = '"><script>alert("alt")</script>'
+MARKUP_TEXT = "Sails & <b>boats</b> <script>alert('text')</script>"
+
+LANDING = f'''
+template = "landing"
+title = "Harbour <days>"
+description = "Boats & sails"
+
+[[blocks]]
+heading = "Welcome"
+text = """{MARKUP_TEXT}
+
+Second paragraph."""
+asset = "inbox/web/orient-6.jpg"
+link = {{ text = "Book", href = "https://example.com/book" }}
+
+[[blocks]]
+heading = "Print colours"
+text = "Converted from CMYK."
+asset = "inbox/web/cmyk-icc.jpg"
+
+[[blocks]]
+heading = "Bug"
+asset = "alpha.png"
+
+[[blocks]]
+heading = "Gallery"
+assets = ["inbox/web/logo.svg", "inbox/web/{HOSTILE}"]
+alt = "gallery item"
+'''
+
+ARTICLE = '''
+template = "article"
+title = "A square crop"
+byline = "The desk"
+date = "23 November"
+
+[[blocks]]
+asset = "inbox/social/orient-1.jpg"
+aspect = "1:1"
+text = "The square crop centres on the focal point."
+'''
+
+
+def soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Workspace:
+    from pipeline.workspace import init_workspace
+
+    root = tmp_path_factory.mktemp("site") / "ws"
+    init_workspace(root, "Test & <Co>")
+    ws = Workspace(root)
+    config = root / "crossmedia.toml"
+    config.write_text(config.read_text().replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"\naccent = "#123456"'))
+    # Smaller renditions keep the module fast; the markup does not depend on the widths.
+    ws.profile("web", 'extends = "web"\n[image]\nwidths = [1280, 640]\n')
+    ws.profile("social", 'extends = "social"\n[image]\naspects = ["1:1", "16:9"]\nwidths = [640]\n')
+    for name in ("orient-6.jpg", "cmyk-icc.jpg", "alpha.png", "logo.svg"):
+        ws.drop(f"images/{name}")
+    ws.drop(f"broken/{HOSTILE}")
+    ws.drop("broken/truncated.jpg")
+    ws.drop("images/orient-1.jpg", "inbox/social")
+    ws.drop("images/tiny-128.jpg", "inbox/print")
+    ws.write("inbox/web/orient-6.jpg.toml", f"alt = '{MARKUP_ALT}'\ntitle = \"<i>Title</i>\"\ncredit = \"Photo: P. Bouillot\"\n")
+    ws.write("inbox/web/alpha.png.toml", "decorative = true\n")
+    ws.write("inbox/web/logo.svg.toml", 'alt = "libvips logo"\n')
+    ws.write("inbox/social/orient-1.jpg.toml", 'alt = "A road"\nfocus = [0.8, 0.3]\n')
+    ws.write("pages/landing.toml", LANDING)
+    ws.write("pages/article.toml", ARTICLE)
+    ws.write("pages/broken.toml", 'title = "Broken"\n[[blocks]]\nasset = "inbox/web/nope.jpg"\n')
+    ws.result = ws.run("-j", "2")
+    return ws
+
+
+def out(ws: Workspace, rel: str) -> Path:
+    return ws.root / "out" / rel
+
+
+def asset_page(ws: Workspace, input_rel: str, profile: str = "web") -> Path:
+    from pipeline.site import asset_page_path
+    from pipeline.store import Row
+
+    return ws.root / "out" / asset_page_path(Row(input_rel, profile, "image", "processed", 0, 0, "", ""))
+
+
+# Report and exit code ------------------------------------------------------------------------
+def test_pages_are_report_items_and_a_missing_asset_fails_the_run(site):
+    assert site.result.exit_code == 1
+    report = site.report()
+    pages = {i["input"]: i for i in report["items"] if i["media"] == "page"}
+    assert set(pages) == {"pages/landing.toml", "pages/article.toml", "pages/broken.toml"}
+    broken = pages["pages/broken.toml"]
+    assert broken["status"] == "failed" and broken["outputs"] == []
+    assert "pages/broken.toml" in broken["error"] and "inbox/web/nope.jpg" in broken["error"]
+    assert not out(site, "site/pages/broken.html").exists()
+    landing = pages["pages/landing.toml"]
+    assert landing["status"] == "processed" and "out/site/pages/landing.html" in landing["outputs"]
+    assert any("inbox/web/cmyk-icc.jpg has no alt text" in w for w in landing["warnings"])  # no sidecar
+    assert not any("alpha.png" in w for w in landing["warnings"])  # decorative
+    assert report["counts"]["failed"] == 2  # truncated.jpg and the broken page
+    assert not [n for n in report["notes"] if n.startswith("check:")], report["notes"]
+
+
+def test_an_unchanged_rerun_keeps_the_failed_page_and_builds_nothing(site):
+    before = {p: p.stat().st_mtime_ns for p in (site.root / "out/site").rglob("*")}
+    again = site.run()
+    assert again.exit_code == 1  # the broken page is still broken
+    report = site.report()
+    assert report["counts"]["processed"] == 0
+    assert {i["input"]: i["status"] for i in report["items"] if i["media"] == "page"} == {
+        "pages/landing.toml": "skipped", "pages/article.toml": "skipped", "pages/broken.toml": "failed"}
+    assert {p: p.stat().st_mtime_ns for p in (site.root / "out/site").rglob("*")} == before
+
+
+# Preview site --------------------------------------------------------------------------------
+def test_index_counts_filters_and_failures(site):
+    page = soup(out(site, "site/index.html"))
+    cards = page.select("#assets .card")
+    assert len(cards) == 8
+    by_input = {c["data-search"].split()[0]: c for c in cards}
+    assert by_input["inbox/web/orient-6.jpg"]["data-profile"] == "web"
+    assert by_input["inbox/print/tiny-128.jpg"]["data-profile"] == "print"
+    assert by_input["inbox/web/truncated.jpg"]["data-status"] == "failed"
+    assert by_input["inbox/web/cmyk-icc.jpg"]["data-warnings"] != "0"
+    counts = {li.button["data-filter"]: int(li.strong.text) for li in page.select(".counts li")}
+    assert counts == {"total": 8, "processed": 7, "warnings": counts["warnings"], "failed": 1, "skipped": 0}
+    assert counts["warnings"] >= 3
+    failed = page.select_one(".failed").get_text(" ", strip=True)
+    assert "inbox/web/truncated.jpg" in failed and "truncated or damaged" in failed
+    assert [o.text for o in page.select("select[name=profile] option")] == ["all", "print", "social", "web"]
+    assert [o.text for o in page.select("select[name=media] option")] == ["all", "image"]
+    # every processed image has a thumbnail with its size; the print one comes from the site's own preview
+    for card in cards:
+        if card["data-status"] == "processed":
+            img = card.select_one(".thumb img")
+            assert img and img["width"] and img["height"], card
+    pages = page.select_one(".built-pages").get_text(" ", strip=True)
+    assert "Harbour <days>" in pages and "failed" in pages and "nope.jpg" in pages
+
+
+def test_asset_page_shows_source_facts_renditions_crops_and_comparison(site):
+    page = soup(asset_page(site, "inbox/social/orient-1.jpg", "social"))
+    facts = dict(zip([d.text for d in page.select(".facts dt")], [d.text for d in page.select(".facts dd")], strict=True))
+    assert facts["Pixels"] == "1800 × 1200" and facts["Profile"] == "social"
+    rows = page.select("table.renditions tbody tr")
+    assert len(rows) == 4  # 2 aspects x jpeg, webp at 640
+    assert all("% smaller" in r.select("td")[-1].text for r in rows)
+    crops = {c.span.text: c["style"] for c in page.select(".crop")}
+    assert set(crops) == {"1:1", "16:9"}
+    # 1:1 of 1800x1200 is 1200 wide; centred on x = 0.8 it hits the right edge: 600..1800 px
+    assert "left:33.33%" in crops["1:1"] and "width:66.67%" in crops["1:1"]
+    assert len(page.select(".focus")) == 2
+    compares = page.select(".compare")
+    assert len(compares) == 2
+    for c in compares:
+        before, after = c.select_one("img.before"), c.select_one("img.after")
+        assert (asset_page(site, "inbox/social/orient-1.jpg", "social").parent / before["src"]).is_file()
+        assert after["src"].endswith(".webp")  # what browsers get: webp over jpeg
+        with Image.open(asset_page(site, "inbox/social/orient-1.jpg", "social").parent / before["src"]) as b:
+            assert b.size == (int(after["width"]), int(after["height"]))
+
+
+def test_print_renditions_are_compared_as_a_soft_proof(site):
+    page = soup(asset_page(site, "inbox/print/tiny-128.jpg", "print"))
+    label = page.select_one(".compare figcaption").text
+    assert "soft proof" in label and "TIFF" in label
+    assert any("ppi" in li.text for li in page.select(".warnings li"))
+
+
+def test_failed_input_page_says_why(site):
+    page = soup(asset_page(site, "inbox/web/truncated.jpg"))
+    assert "truncated or damaged" in page.select_one(".problem .error").text
+    assert "quarantine/" in page.select_one(".problem").text
+
+
+def test_hostile_names_and_sidecar_text_stay_text(site):
+    pages = sorted((site.root / "out/site").rglob("*.html"))
+    assert len(pages) >= 10
+    for path in pages:
+        doc = soup(path)
+        scripts = doc.find_all("script")
+        assert all(s.get("src") and not s.string for s in scripts), path  # only our site.js
+        for tag in doc.find_all(True):
+            assert not [a for a in tag.attrs if a.lower().startswith("on")], (path, tag)
+            assert tag.name != "img" or tag.get("src") != "x", path
+    text = asset_page(site, f"inbox/web/{HOSTILE}").read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in text
+    landing = soup(out(site, "site/pages/landing.html"))
+    assert MARKUP_TEXT in landing.get_text()  # shown as typed
+    assert landing.find("img", alt=MARKUP_ALT) is not None  # escaped into the attribute, intact
+    assert "Photo: P. Bouillot" in landing.get_text() and "<i>Title</i>" in landing.get_text()
+    assert "Test & <Co>" in soup(out(site, "site/index.html")).select_one(".brand img")["alt"]
+
+
+# Pages ---------------------------------------------------------------------------------------
+def test_landing_page_pictures(site):
+    page = soup(out(site, "site/pages/landing.html"))
+    imgs = page.select("main img")
+    assert len(imgs) == 5
+    first, *rest = imgs
+    assert first.get("fetchpriority") == "high" and "loading" not in first.attrs
+    assert all(i.get("loading") == "lazy" and i.get("decoding") == "async" for i in rest)
+    for img in imgs:
+        assert img["width"].isdigit() and img["height"].isdigit() and img.has_attr("alt")
+    picture = first.find_parent("picture")
+    types = [s["type"] for s in picture.select("source")]
+    assert types == ["image/avif", "image/webp"]
+    for s in picture.select("source"):
+        assert re.fullmatch(r"\S+-640\.\w+ 640w, \S+-1280\.\w+ 1280w", s["srcset"]), s["srcset"]
+        assert s["sizes"] == "100vw"
+    assert first["src"].endswith("-1280.jpg") and (first["width"], first["height"]) == ("1280", "853")
+    assert first["srcset"].endswith("1280w") and first["src"].startswith("../../web/")
+    decorative = page.find("img", src=re.compile(r"alpha"))
+    assert decorative["alt"] == ""
+    svg = page.main.find("img", src=re.compile(r"\.svg$"))
+    assert svg["alt"] == "gallery item" and svg.find_parent("picture") is None
+    hero = page.select_one(".hero")
+    assert hero.h1.text == "Welcome" and hero.select_one("a.cta")["href"] == "https://example.com/book"
+    assert [p.text for p in hero.select("p")] == [MARKUP_TEXT, "Second paragraph."]
+    assert page.select_one(".band-split") is not None and page.select_one(".gallery") is not None
+    assert page.select_one("header .logo")["src"].endswith(".svg")
+
+
+def test_article_uses_the_crop_asked_for(site):
+    page = soup(out(site, "site/pages/article.html"))
+    img = page.select_one("main img")
+    assert "-1x1-640." in img["src"] and img["width"] == img["height"] == "640"
+    assert page.select_one(".byline").text == "The desk · 23 November"
+    assert page.find("meta", property="og:type")["content"] == "article"
+
+
+def test_share_tags_and_a_1200x630_image_around_the_focal_point(site):
+    page = soup(out(site, "site/pages/article.html"))
+    meta = {(m.get("property") or m.get("name")): m["content"] for m in page.find_all("meta") if m.get("content")}
+    assert meta["og:title"] == meta["twitter:title"] == "A square crop"
+    assert meta["twitter:card"] == "summary_large_image"
+    assert (meta["og:image:width"], meta["og:image:height"]) == ("1200", "630")
+    assert meta["og:image:alt"] == "A road" and meta["og:image"] == meta["twitter:image"]
+    share = out(site, "site/pages") / meta["og:image"]
+    with Image.open(share) as im:
+        assert im.format == "JPEG" and im.size == (1200, 630)
+        got = np.asarray(im.convert("RGB"), dtype=np.float32)
+    # Sidecar focus y = 0.3: the 1800x945 cut starts at the top; a centred cut would start at 127.
+    with Image.open(CORPUS / "images/orient-1.jpg") as src:
+        upright = ImageOps.exif_transpose(src).convert("RGB")
+
+    def diff(top: int) -> float:
+        cut = upright.crop((0, top, 1800, top + 945)).resize((1200, 630), Image.Resampling.LANCZOS)
+        return float(np.abs(np.asarray(cut, dtype=np.float32) - got).mean())
+
+    assert diff(0) < 6 < diff(127), (diff(0), diff(127))
+    landing = soup(out(site, "site/pages/landing.html"))
+    assert landing.find("meta", property="og:image")["content"].startswith("../media/")
+    assert landing.find("meta", property="og:description")["content"] == "Boats & sails"
+
+
+def test_house_style_comes_from_the_config(site):
+    css = out(site, "site/static/page.css").read_text()
+    assert "--accent: #123456;" in css and "--heading: Georgia, 'Times New Roman', serif;" in css
+    assert "--accent: #123456;" in out(site, "site/static/site.css").read_text()
+
+
+def test_checker_passes_the_built_site_and_the_cli_says_so(site):
+    done = site.cli("check", "-w", str(site.root), "--json", expect=0)
+    data = json.loads(done.stdout)
+    assert data["pages"] >= 10 and data["problems"] == []
+    assert data["external_links"] == ["https://example.com/book"]
+
+
+# Browser ------------------------------------------------------------------------------------
+def _scroll_and_settle(driver) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    for y in range(0, height + 400, 400):
+        driver.execute_script("window.scrollTo(0, arguments[0])", y)
+    driver.execute_script("window.scrollTo(0, 0)")
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+        "return Array.from(document.images).every(function (i) { return i.complete; })"))
+
+
+def _problems(driver) -> tuple[list[str], list[str]]:
+    """(console errors, failed requests) since the last call. Requests of Chromium's own pages
+    (chrome://new-tab-page... at start-up, which it cannot resolve offline) are not ours."""
+    console = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    failed, urls, own = [], {}, set()
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] == "Network.requestWillBeSent":
+            urls[msg["params"]["requestId"]] = msg["params"]["request"]["url"]
+            if msg["params"].get("documentURL", "").startswith("chrome://"):
+                own.add(msg["params"]["requestId"])
+        elif msg["method"] == "Network.loadingFailed" and msg["params"]["requestId"] not in own:
+            failed.append(f"{msg['params'].get('errorText')} {urls.get(msg['params']['requestId'], '?')}")
+        elif msg["method"] == "Network.responseReceived" and msg["params"]["response"]["status"] >= 400:
+            failed.append(f"{msg['params']['response']['status']} {msg['params']['response']['url']}")
+    return console, failed
+
+
+def _undecoded(driver) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.images).filter(function (i) { return !(i.naturalWidth > 0); })"
+        ".map(function (i) { return i.src; })")
+
+
+def _open(driver, url: str, width: int) -> None:
+    _viewport(driver, width, 900)
+    _problems(driver)  # start clean: what came before (browser start-up) is not this page's
+    driver.get(url)
+    _scroll_and_settle(driver)
+
+
+def _viewport(driver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+def _full_screenshot(driver, width: int, name: str) -> Path:
+    height = min(driver.execute_script("return document.documentElement.scrollHeight"), 6000)
+    _viewport(driver, width, height)
+    return screenshot(driver, name)
+
+
+@pytest.mark.browser
+def test_preview_index_and_asset_page_in_chromium(site, browser):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, out(site, "site/index.html").as_uri(), 1280)
+    assert _problems(browser) == ([], [])
+    assert _undecoded(browser) == []
+    search = browser.find_element(By.NAME, "q")
+    search.send_keys("orient")
+    assert browser.find_element(By.ID, "shown").text == "2 of 8 shown"
+    search.clear()
+    browser.find_element(By.CSS_SELECTOR, ".count-failed button").click()
+    visible = [c for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card") if c.is_displayed()]
+    assert [c.get_attribute("data-status") for c in visible] == ["failed"]
+    browser.find_element(By.CSS_SELECTOR, ".count-total button").click()
+    _full_screenshot(browser, 1280, "site-index")
+
+    _open(browser, asset_page(site, "inbox/social/orient-1.jpg", "social").as_uri(), 1280)
+    assert _problems(browser) == ([], [])
+    assert _undecoded(browser) == []
+    slider = browser.find_element(By.CSS_SELECTOR, ".compare input[type=range]")
+    browser.execute_script("arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'));", slider)
+    pos = browser.execute_script("return arguments[0].closest('.compare').querySelector('.compare-frame').style.getPropertyValue('--pos')", slider)
+    assert pos == "20%"
+    _full_screenshot(browser, 1280, "site-asset")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 1440])
+def test_landing_page_fits_the_screen(site, browser, width):
+    _open(browser, out(site, "site/pages/landing.html").as_uri(), width)
+    assert _problems(browser) == ([], [])
+    assert _undecoded(browser) == []
+    scroll, inner = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, f"horizontal scroll at {width} px: {scroll} > {inner}"
+    hero = browser.execute_script("return document.querySelector('main img').currentSrc")
+    assert hero.endswith(".avif")  # the <picture> gave Chromium its best format
+    _full_screenshot(browser, width, f"landing-{width}")
+
+
+def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
+    """A copy of the built site's workspace with a template of its own."""
+    copy = tmp_path / "ws"
+    shutil.copytree(site.root, copy)
+    ws = Workspace(copy)
+    ws.write("site_templates/landing.html",
+             '{% extends "builtin/landing.html" %}{% block main %}<p class="mine">{{ page.title }}</p>{{ super() }}{% endblock %}')
+    ws.write("site_templates/teaser.html", "<!DOCTYPE html><title>{{ page.title }}</title><p>{{ page.description }}</p>")
+    ws.write("pages/teaser.toml", 'template = "teaser"\ntitle = "Soon"\ndescription = "<soon>"\n')
+    ws.write("pages/nope.toml", 'template = "missing"\ntitle = "x"\n')
+    ws.run()
+    landing = soup(copy / "out/site/pages/landing.html")
+    assert landing.select_one("p.mine").text == "Harbour <days>" and landing.select_one(".hero")
+    assert "&lt;soon&gt;" in (copy / "out/site/pages/teaser.html").read_text()
+    nope = ws.item("pages/nope.toml")
+    assert nope["status"] == "failed" and "template 'missing' not found" in nope["error"]
