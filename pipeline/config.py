@@ -74,7 +74,7 @@ class Site:
                             check=_font_stack, example="\"'Helvetica Neue', Arial, sans-serif\"")
     body_font: str = key("system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "CSS font-family list for text.",
                          check=_font_stack, example="\"system-ui, sans-serif\"")
-    base_url: str = key("", "Public address of out/site/ (e.g. \"https://campaign.example.com/\"): share tags get absolute URLs. Empty: relative.",
+    base_url: str = key("", "Public address of the published out/ folder (e.g. \"https://campaign.example.com/\"): share tags get absolute URLs. Empty: relative.",
                         check=_base_url, example='"https://campaign.example.com/"')
 
 

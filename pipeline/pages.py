@@ -96,7 +96,7 @@ class PageBlock:
 class PageFile:
     template: str = key("landing", "\"landing\", \"article\", or the name (without .html) of a template in the workspace's site_templates/.",
                         check=lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", v) else "must be a template name like \"landing\"")
-    title: str = key("", "Page title (required): <title>, heading, share cards.", check=lambda v: None if v.strip() else "must not be empty",
+    title: str = key("", "Page title (required): browser tab, heading, share cards.", check=lambda v: None if v.strip() else "must not be empty",
                      example='"Spring at the harbour"')
     description: str = key("", "One or two sentences for search results and share cards.")
     lang: str = key("en", "Language of the page (BCP 47, e.g. \"en\", \"de-CH\").",
@@ -412,3 +412,15 @@ class PageBuilder:
         if ctx.description:
             tags.append(MetaTag("name", "twitter:description", ctx.description))
         return tags, outputs
+
+
+def reference() -> str:
+    """The README's page-file key tables (`python -m pipeline.docgen`)."""
+    from pipeline.docgen import table
+
+    def clean(text: str) -> str:
+        return (text.replace("<class 'pipeline.pages.PageBlock'>", "[[blocks]] table")
+                .replace("<class 'pipeline.pages.PageLink'>", "table {text, href}"))
+
+    return (clean(table(PageFile)) + "\n`[[blocks]]`:\n\n" + clean(table(PageBlock))
+            + "\n`link`:\n\n" + table(PageLink, "link."))
