@@ -43,14 +43,14 @@ def cli_reference() -> str:
 
 
 def sections() -> dict[str, Callable[[], str]]:
-    from pipeline import config, pages, profile, sidecar
+    from pipeline import config, page_files, profile, sidecar
 
     out: dict[str, Callable[[], str]] = {
         "workspace-config": lambda: table(config.WorkspaceConfig) + "\n`[limits]`:\n\n" + table(config.Limits, "limits."),
         "sidecar": lambda: table(sidecar.Sidecar) + "\n`trim`:\n\n" + table(sidecar.Trim, "trim."),
         "cli": cli_reference,
         "site-config": lambda: table(config.Site),  # [site] house style (#6)
-        "page-file": pages.reference,  # pages/*.toml (#6)
+        "page-file": page_files.reference,  # pages/*.toml (#6)
     }
     for kind, cls in profile.SECTIONS.items():
         out[kind] = lambda cls=cls: table(cls)

@@ -22,18 +22,19 @@ naming the page and the asset, and nothing is written for it.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
+
+from jinja2 import TemplateError
 
 from pipeline.config import Site
 from pipeline.errors import CrossmediaError
-from pipeline.names import one_line, safe_name
+from pipeline.names import one_line
+from pipeline.page_files import PageBlock, PageError, PageFile, load_page, output_name
 from pipeline.render import href
-from pipeline.schema import aspects, key, load_table
 from pipeline.sidecar import Sidecar, parse_sidecar, read_sidecar
-from pipeline.site import AUDIO_TYPES, VIDEO_TYPES, Img, _ext, _role, outputs_of
+from pipeline.site import Img
+from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, ext, outputs_of, role
 from pipeline.site_media import Media, displayable, out_rel
 from pipeline.store import Row
 from pipeline.workspace import Workspace
@@ -50,61 +51,7 @@ SIZES = {
     "split": "(min-width: 74.5rem) 35rem, (min-width: 48rem) calc(50vw - 2.5rem), calc(100vw - 2.5rem)",
     "gallery": "(min-width: 74.5rem) 23rem, (min-width: 48rem) calc(33vw - 2rem), calc(100vw - 2.5rem)",
 }
-Layout = Literal["auto", "hero", "wide", "column", "split", "gallery"]
 
-_HREF = re.compile(r"^(?:(?:https?://|mailto:|tel:)[^\s<>\"'`]+|#[\w-]*|[A-Za-z0-9._-][A-Za-z0-9._/-]*(?:#[\w-]*)?)$")
-
-
-class PageError(CrossmediaError):
-    """A page that cannot be built; the message names the page file and what is wrong."""
-
-
-def _href(value: str) -> str | None:
-    if not _HREF.match(value) or ".." in value.split("#")[0].split("/"):
-        return "must be an https://, http://, mailto: or tel: address, #anchor, or another page's file name"
-    return None
-
-
-def _aspect(value: str) -> str | None:
-    return aspects([value]) if value else None
-
-
-@dataclass(frozen=True)
-class PageLink:
-    text: str = key("", "Text of the button.", example='"Shop now"')
-    href: str = key("", "Where it goes: an https:// address, mailto:, #anchor, or another page (e.g. \"about.html\").",
-                    check=_href, example='"https://example.com/shop"')
-
-
-@dataclass(frozen=True)
-class PageBlock:
-    heading: str = key("", "Heading of the block.")
-    text: str = key("", "Paragraphs, separated by an empty line. Plain text: markup is shown as typed, never run.")
-    asset: str = key("", "One input shown in the block: its workspace path (\"inbox/web/hero.jpg\") or its file name when unique.",
-                     example='"inbox/web/hero.jpg"')
-    assets: list[str] = key([], "Several inputs shown as a gallery.", example='["inbox/web/a.jpg", "inbox/web/b.jpg"]')
-    alt: str | None = key(None, "Alt text here; default: the input's sidecar alt.", example='"Two cyclists at dawn"')
-    decorative: bool = key(False, "The image is decoration: alt=\"\" and no warning.")
-    caption: str = key("", "Caption under the media; default: the sidecar's title and credit.")
-    aspect: str = key("", "Which crop to show (e.g. \"16:9\") when the profile made several; default \"original\", else the first.",
-                      check=_aspect, example='"16:9"')
-    layout: Layout = key("auto", "hero, wide, column, split (media beside text) or gallery; auto lets the template choose.")
-    link: PageLink | None = key(None, "A call-to-action button, {text, href}.", example='{ text = "Shop now", href = "https://example.com/" }')
-
-
-@dataclass(frozen=True)
-class PageFile:
-    template: str = key("landing", "\"landing\", \"article\", or the name (without .html) of a template in the workspace's site_templates/.",
-                        check=lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", v) else "must be a template name like \"landing\"")
-    title: str = key("", "Page title (required): browser tab, heading, share cards.", check=lambda v: None if v.strip() else "must not be empty",
-                     example='"Spring at the harbour"')
-    description: str = key("", "One or two sentences for search results and share cards.")
-    lang: str = key("en", "Language of the page (BCP 47, e.g. \"en\", \"de-CH\").",
-                    check=lambda v: None if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", v) else "must be a language tag like \"en\"")
-    byline: str = key("", "Article: who wrote it.")
-    date: str = key("", "Article: the date shown, as written.")
-    share_image: str = key("", "Input used for the 1200x630 share image; default: the page's first image.")
-    blocks: list[PageBlock] = key([], "The page's content, in order: [[blocks]] tables (keys below).")
 
 
 # Contexts ------------------------------------------------------------------------------------
@@ -179,44 +126,6 @@ class PageResult:
     error: str | None = None
 
 
-# Loading -------------------------------------------------------------------------------------
-def page_files(ws: Workspace) -> list[Path]:
-    folder = ws.root / "pages"
-    return sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
-
-
-def output_name(path: Path) -> str:
-    return f"site/pages/{safe_name(path.stem)}.html"
-
-
-def load_page(path: Path, shown: str) -> tuple[PageFile, list[PageBlock]]:
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise PageError(f"{shown} is not valid TOML ({one_line(e)}); fix the syntax at the place named") from None
-    problems: list[str] = []
-    page = load_table(PageFile, table, shown, "", problems)
-    blocks = []
-    for i, raw in enumerate(table.get("blocks", []) if isinstance(table.get("blocks"), list) else []):
-        block = load_table(PageBlock, raw, shown, f"blocks.{i + 1}", problems)
-        if isinstance(raw.get("link"), dict) and block is not None:
-            block = _with_link(block, load_table(PageLink, raw["link"], shown, f"blocks.{i + 1}.link", problems))
-        blocks.append(block)
-    if page is not None and "title" not in table:
-        problems.append(f"error: {shown} title\n  the page has no title.\n  Fix: add title = \"...\" at the top.")
-    if problems:
-        first = problems[0].splitlines()
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise PageError(f"{first[0].removeprefix('error: ')}: {first[1].strip()} {first[2].strip()}{more}")
-    return page, blocks
-
-
-def _with_link(block: PageBlock, link: PageLink | None) -> PageBlock:
-    from dataclasses import replace
-
-    return replace(block, link=link)
-
-
 # Building ------------------------------------------------------------------------------------
 class PageBuilder:
     def __init__(self, ws: Workspace, rows: dict[str, Row], media: Media, env, css_path: str, logo):
@@ -261,25 +170,12 @@ class PageBuilder:
             page, blocks = load_page(path, shown)
             result.title = page.title
             ctx, outputs = self.context(path, shown, page, blocks, result.warnings)
-            template = self.env.get_template(f"{page.template}.html")
+            html = self.env.get_template(f"{page.template}.html").render(page=ctx)
         except PageError as e:
             result.error = one_line(str(e))
             return result, None
-        except Exception as e:  # a template of the workspace's own that does not render
-            from jinja2 import TemplateError
-
-            if not isinstance(e, TemplateError | OSError):
-                raise
-            result.error = one_line(f"{shown}: template {getattr(e, 'name', '') or ''} failed: {e}")
-            return result, None
-        try:
-            html = template.render(page=ctx)
-        except Exception as e:
-            from jinja2 import TemplateError
-
-            if not isinstance(e, TemplateError):
-                raise
-            result.error = one_line(f"{shown}: template {page.template}.html failed: {e}")
+        except TemplateError as e:  # a workspace template that does not parse or render
+            result.error = one_line(f"{shown}: template {getattr(e, 'name', None) or page.template + '.html'} failed: {e}")
             return result, None
         result.outputs = [f"out/{output_name(path)}", *outputs]
         return result, html
@@ -371,13 +267,13 @@ class PageBuilder:
     def _player(self, page: str, shown: str, row: Row, caption: str, sidecar: Sidecar) -> PageMedia:
         outs = outputs_of(row)
         types = VIDEO_TYPES if row.media == "video" else AUDIO_TYPES
-        playable = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in types]
+        playable = [r for r in outs if not role(r, row.media) and ext(r["path"]) in types]
         if not playable:
             raise PageError(f"{shown}: asset {row.input!r} has no {row.media} output a browser can play")
-        poster = next((r for r in outs if _role(r, row.media) == "poster"), None)
+        poster = next((r for r in outs if role(r, row.media) == "poster"), None)
         width = next((int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0)
         height = next((int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0)
-        sources = [PictureSource(types[_ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]
+        sources = [PictureSource(types[ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]
         return PageMedia(row.media, sidecar.alt or sidecar.title or PurePosixPath(row.input).name, caption,
                          width or 640, height or 360, sources=sources,
                          poster=href(page, out_rel(self.ws, poster["path"])) if poster else "")
@@ -413,14 +309,3 @@ class PageBuilder:
             tags.append(MetaTag("name", "twitter:description", ctx.description))
         return tags, outputs
 
-
-def reference() -> str:
-    """The README's page-file key tables (`python -m pipeline.docgen`)."""
-    from pipeline.docgen import table
-
-    def clean(text: str) -> str:
-        return (text.replace("<class 'pipeline.pages.PageBlock'>", "[[blocks]] table")
-                .replace("<class 'pipeline.pages.PageLink'>", "table {text, href}"))
-
-    return (clean(table(PageFile)) + "\n`[[blocks]]`:\n\n" + clean(table(PageBlock))
-            + "\n`link`:\n\n" + table(PageLink, "link."))

@@ -130,10 +130,16 @@ class Watcher:
         self.seen: str | None = None
 
     def fingerprint(self) -> str:
+        """Size and mtime of every file the pipeline reads: watched folders (inputs and
+        sidecars), pages, templates, profiles, crossmedia.toml."""
         h = hashlib.sha256()
-        for folder in ("inbox", "pages", "site_templates", "profiles"):
-            base = self.root / folder
-            for dirpath, dirnames, filenames in os.walk(base):
+        folders = ["pages", "site_templates", "profiles"]
+        try:
+            folders += list(Workspace.open(self.root).folders())
+        except CrossmediaError:
+            folders.append("inbox")  # a broken config: the next look reports it
+        for folder in sorted(set(folders)):
+            for dirpath, dirnames, filenames in os.walk(self.root / folder):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     try:
@@ -145,12 +151,6 @@ class Watcher:
             st = (self.root / "crossmedia.toml").stat()
             h.update(f"config\0{st.st_size}\0{st.st_mtime_ns}".encode())
         except OSError:
-            pass
-        # the watched folders may be anywhere in the workspace ([folders] in crossmedia.toml)
-        try:
-            for cand in Workspace.open(self.root).scan():
-                h.update(f"{cand.rel}\0{cand.size}\0{cand.mtime_ns}\n".encode("utf-8", "surrogateescape"))
-        except CrossmediaError:
             pass
         return h.hexdigest()
 

@@ -20,23 +20,19 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from markupsafe import Markup
 
 from pipeline.names import safe_name
 from pipeline.render import href, nice_bytes
-from pipeline.site_media import PREVIEW_WIDTH, Media, Shown, displayable, out_rel, renditions
+from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, Fact, ext, outputs_of, role, source_facts
+from pipeline.site_media import PREVIEW_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.store import Row
 from pipeline.workspace import Workspace
 
 FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
-AUDIO_TYPES = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "aac": "audio/aac", "ogg": "audio/ogg", "oga": "audio/ogg",
-               "opus": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac", "weba": "audio/webm",
-               "webm": "audio/webm", "mp4": "audio/mp4"}
-VIDEO_TYPES = {"mp4": "video/mp4", "m4v": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "ogv": "video/ogg"}
-IMAGE_EXTS = {"png", "jpg", "jpeg", "webp", "avif", "gif", "svg"}
 COMPARE_MAX = 1280  # the rendition compared is the largest up to this width
 
 
@@ -47,12 +43,6 @@ class Img:
     width: int
     height: int
     alt: str = ""
-
-
-@dataclass(frozen=True)
-class Fact:
-    label: str
-    value: str
 
 
 @dataclass(frozen=True)
@@ -170,8 +160,7 @@ class AssetPage:
     comparisons: list[Comparison]
     players: list[Player]
     renditions: list[RenditionRow]
-    quarantine: str | None
-    extra: list[Fact] = field(default_factory=list)
+    quarantine: str | None  # where the error and a copy are (text: quarantine/ is outside out/)
 
 
 # Paths ---------------------------------------------------------------------------------------
@@ -179,31 +168,6 @@ def asset_page_path(row: Row) -> str:
     """out-relative path of an input's page: flat, safe, unique per (profile, input)."""
     digest = hashlib.sha1(f"{row.profile}\0{row.input}".encode()).hexdigest()[:8]
     return f"site/asset/{safe_name(PurePosixPath(row.input).name, 60)}-{digest}.html"
-
-
-def _ext(path: str) -> str:
-    return PurePosixPath(path).suffix.lower().lstrip(".")
-
-
-def _role(r: dict, media: str = "image") -> str:
-    """"waveform", "poster" (audio/video pictures) or "" for a rendition proper. Stages say it in
-    facts ("role"); for audio/video outputs without facts the file name is the fallback."""
-    role = r.get("role")
-    if isinstance(role, str) and role:
-        return role
-    name = PurePosixPath(r["path"]).name.lower()
-    if media in ("audio", "video") and _ext(r["path"]) in IMAGE_EXTS:
-        for known in ("waveform", "poster"):
-            if known in name:
-                return known
-    return ""
-
-
-def outputs_of(row: Row) -> list[dict]:
-    """Every output with what is known about it: facts["renditions"], else the bare path."""
-    found = renditions(row)
-    known = {r["path"] for r in found}
-    return found + [{"path": p, "format": _ext(p)} for p in row.outputs if p not in known]
 
 
 # Building ------------------------------------------------------------------------------------
@@ -222,7 +186,7 @@ class PreviewSite:
         alt = f"{PurePosixPath(row.input).name}"
         if row.media in ("audio", "video"):
             for want in ("poster", "waveform"):
-                hit = next((r for r in outs if _role(r, row.media) == want), None)
+                hit = next((r for r in outs if role(r, row.media) == want), None)
                 if hit:
                     return Img(href(page, out_rel(self.ws, hit["path"])), int(hit.get("width") or 320),
                                int(hit.get("height") or 180), alt)
@@ -283,7 +247,7 @@ class PreviewSite:
                          facts=source_facts(row), source=source, source_note=note, crops=crops,
                          comparisons=comparisons, players=self._players(page, row, outs),
                          renditions=[self._rendition(page, row, r) for r in outs],
-                         quarantine=_quarantine(self.ws, page, row))
+                         quarantine=_quarantine(row))
 
     def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
         size = f"{r['width']} × {r['height']}" if r.get("width") and r.get("height") else "-"
@@ -300,8 +264,8 @@ class PreviewSite:
             # floor, so that 99.6 % reads "99 %": never "100 % smaller" for a file that exists
             saving = f"{math.floor(abs(ratio) * 100)} % {'smaller' if smaller else 'larger'}"
         return RenditionRow(name=PurePosixPath(r["path"]).name, href=href(page, out_rel(self.ws, r["path"])),
-                            format=str(r.get("format") or _ext(r["path"])), size=size, aspect=str(r.get("aspect") or "-"),
-                            bytes=nice_bytes(n), saving=saving, smaller=smaller, role=_role(r, row.media))
+                            format=str(r.get("format") or ext(r["path"])), size=size, aspect=str(r.get("aspect") or "-"),
+                            bytes=nice_bytes(n), saving=saving, smaller=smaller, role=role(r, row.media))
 
     def _crops(self, outs: list[dict]) -> list[CropBox]:
         boxes: dict[str, CropBox] = {}
@@ -323,7 +287,7 @@ class PreviewSite:
     def _comparisons(self, page: str, row: Row, outs: list[dict]) -> list[Comparison]:
         by_aspect: dict[str, list[dict]] = {}
         for r in outs:
-            if r.get("width") and not _role(r, row.media) and r.get("format") != "svg":
+            if r.get("width") and not role(r, row.media) and r.get("format") != "svg":
                 by_aspect.setdefault(str(r.get("aspect") or "original"), []).append(r)
         out = []
         for aspect, group in by_aspect.items():
@@ -353,7 +317,7 @@ class PreviewSite:
     def _players(self, page: str, row: Row, outs: list[dict]) -> list[Player]:
         if row.media not in ("audio", "video") or row.status != "processed":
             return []
-        images = {want: next((r for r in outs if _role(r, row.media) == want), None) for want in ("poster", "waveform")}
+        images = {want: next((r for r in outs if role(r, row.media) == want), None) for want in ("poster", "waveform")}
 
         def img(r: dict | None, alt: str) -> Img | None:
             if r is None:
@@ -362,89 +326,22 @@ class PreviewSite:
 
         poster, waveform = img(images["poster"], "poster frame"), img(images["waveform"], "waveform")
         players = []
-        video = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in VIDEO_TYPES and row.media == "video"]
-        audio = [r for r in outs if not _role(r, row.media) and _ext(r["path"]) in AUDIO_TYPES and r not in video]
+        video = [r for r in outs if not role(r, row.media) and ext(r["path"]) in VIDEO_TYPES and row.media == "video"]
+        audio = [r for r in outs if not role(r, row.media) and ext(r["path"]) in AUDIO_TYPES and r not in video]
         if video:
             w = next((int(r["width"]) for r in video if r.get("width")), poster.width if poster else 640)
             h = next((int(r["height"]) for r in video if r.get("height")), poster.height if poster else 360)
-            players.append(Player("video", [Source(href(page, out_rel(self.ws, r["path"])), VIDEO_TYPES[_ext(r["path"])])
+            players.append(Player("video", [Source(href(page, out_rel(self.ws, r["path"])), VIDEO_TYPES[ext(r["path"])])
                                             for r in video], poster, None, w, h))
         if audio:
-            players.append(Player("audio", [Source(href(page, out_rel(self.ws, r["path"])), AUDIO_TYPES[_ext(r["path"])])
+            players.append(Player("audio", [Source(href(page, out_rel(self.ws, r["path"])), AUDIO_TYPES[ext(r["path"])])
                                             for r in audio], None, waveform, 0, 0))
         return players
 
 
-def _quarantine(ws: Workspace, page: str, row: Row) -> str | None:
+def _quarantine(row: Row) -> str | None:
     if row.status != "failed":
         return None
     from pipeline.engine import quarantine_name
 
     return f"quarantine/{quarantine_name(row.input)}.error.txt"
-
-
-# Facts in plain words ------------------------------------------------------------------------
-_HIDDEN = {"renditions", "decoded_width", "decoded_height", "icc_sha1", "adobe_cmyk", "display_width", "display_height",
-           "width", "height", "orientation", "format", "mode", "frames", "source_mode", "source_icc",
-           "source_icc_assumed", "colour_converted_from", "dpi", "print_ppi", "jpeg_quality", "sharpness",
-           "has_alpha", "metadata_kept", "metadata_stripped", "vector", "svg_removed", "output_icc"}
-
-
-def source_facts(row: Row) -> list[Fact]:
-    f = row.facts if isinstance(row.facts, dict) else {}
-    out: list[Fact] = [Fact("Input", row.input), Fact("Profile", row.profile), Fact("Media", row.media),
-                       Fact("File size", nice_bytes(row.size))]
-    if f.get("format"):
-        frames = f.get("frames") or 1
-        out.append(Fact("Format", str(f["format"]).upper() + (f", animated, {frames} frames" if frames > 1 else "")))
-    if f.get("width") and f.get("height"):
-        out.append(Fact("Pixels", f"{f['width']} × {f['height']}"))
-        if f.get("orientation", 1) != 1:
-            out.append(Fact("Shown upright", f"{f.get('display_width')} × {f.get('display_height')} "
-                                             f"(EXIF orientation {f['orientation']})"))
-    if f.get("source_mode") or f.get("mode"):
-        icc = f.get("source_icc") or (f"none, read as {f['source_icc_assumed']}" if f.get("source_icc_assumed")
-                                       else "none (read as sRGB)")
-        out.append(Fact("Colour", f"{f.get('source_mode') or f.get('mode')}, ICC profile: {icc}"))
-    if f.get("colour_converted_from"):
-        out.append(Fact("Converted", f"from {f['colour_converted_from']} to {f.get('output_icc') or 'sRGB'}"))
-    elif f.get("output_icc"):
-        out.append(Fact("Converted", f"to {f['output_icc']} (print)"))
-    if f.get("has_alpha"):
-        out.append(Fact("Transparency", "yes"))
-    if f.get("dpi"):
-        out.append(Fact("Resolution tag", f"{f['dpi']:g} ppi"))
-    if f.get("print_ppi"):
-        out.append(Fact("At print size", f"{f['print_ppi']} ppi"))
-    if f.get("jpeg_quality"):
-        out.append(Fact("JPEG quality (estimated)", str(f["jpeg_quality"])))
-    if f.get("sharpness") is not None:
-        out.append(Fact("Edge strength", f"{f['sharpness']:g}"))
-    if f.get("metadata_kept"):
-        out.append(Fact("Metadata kept", ", ".join(map(str, f["metadata_kept"]))))
-    if f.get("metadata_stripped"):
-        out.append(Fact("Metadata stripped", ", ".join(map(str, f["metadata_stripped"]))))
-    if f.get("svg_removed"):
-        out.append(Fact("Removed from the SVG", ", ".join(f"{k} ({v})" for k, v in dict(f["svg_removed"]).items())))
-    for k in sorted(set(f) - _HIDDEN):  # audio/video probe facts, loudness, anything a stage notes
-        out.extend(_generic(k, f[k]))
-    return out
-
-
-def _generic(key: str, value, depth: int = 0) -> list[Fact]:
-    label = key.replace("_", " ").replace(".", " › ")
-    label = label[:1].upper() + label[1:]
-    if isinstance(value, dict) and depth < 2:
-        return [fact for k, v in value.items() for fact in _generic(f"{key}.{k}", v, depth + 1)]
-    if value is None or value == "" or value == [] or value == {}:
-        return []
-    if isinstance(value, bool):
-        return [Fact(label, "yes" if value else "no")]
-    if isinstance(value, float):
-        if key.endswith("duration") or key in ("start", "end"):
-            minutes, seconds = divmod(value, 60)
-            return [Fact(label, f"{int(minutes)}:{seconds:04.1f} ({value:.2f} s)")]
-        return [Fact(label, f"{value:.2f}".rstrip("0").rstrip("."))]
-    if isinstance(value, list):
-        return [Fact(label, ", ".join(map(str, value)))]
-    return [Fact(label, str(value))]

@@ -26,9 +26,11 @@ from jinja2 import TemplateError
 from markupsafe import Markup
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.pages import PageBuilder, PageResult, output_name, page_files
+from pipeline.page_files import output_name, page_files
+from pipeline.pages import PageBuilder, PageResult
 from pipeline.render import BUILTIN_TEMPLATES, Writer, environment, href
-from pipeline.site import Chrome, Img, Link, PreviewSite, asset_page_path, outputs_of
+from pipeline.site import Chrome, Img, Link, PreviewSite, asset_page_path
+from pipeline.site_facts import outputs_of
 from pipeline.site_media import Media, Shown, displayable, out_rel
 from pipeline.store import Row, Store, now
 from pipeline.workspace import Workspace
@@ -81,7 +83,8 @@ def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
         h.update(f"{row.input}\0{row.profile}\0{row.status}\0{row.sha256}\0{row.updated}\n".encode())
     here = Path(__file__).resolve().parent  # the builder itself: an upgrade rebuilds the site
     files = [ws.root / "crossmedia.toml", *page_files(ws),
-             *(here / f for f in ("site_build.py", "site.py", "site_media.py", "pages.py", "render.py"))]
+             *(here / f for f in ("site_build.py", "site.py", "site_facts.py", "site_media.py", "pages.py",
+                                  "page_files.py", "render.py"))]
     for folder in (ws.root / "site_templates", BUILTIN_TEMPLATES):
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.is_file())
@@ -125,7 +128,7 @@ def build_site(ws: Workspace, report: dict | None = None) -> list[str]:
     """Build out/site/ from the store; return notes for the report."""
     started = (report or {}).get("started") or now()
     rows = _rows(ws)
-    print_fp = fingerprint(ws, rows)
+    built_from = fingerprint(ws, rows)
     notes: list[str] = []
     env = environment(ws)
     media = Media(ws)
@@ -173,7 +176,7 @@ def build_site(ws: Workspace, report: dict | None = None) -> list[str]:
         notes.append(f"preview site not built: template {getattr(e, 'name', '') or ''} failed: {e}")
         writer.written |= {p for p in (ws.out / "site").rglob("*.html")} if (ws.out / "site").is_dir() else set()
     _sweep(ws, writer.written | media.used)
-    _save_state(ws, {"fingerprint": print_fp, "built": started, "pages": entries, "media_made": media.made})
+    _save_state(ws, {"fingerprint": built_from, "built": started, "pages": entries, "media_made": media.made})
     log.info("site built: %d assets, %d pages, %d pictures made", len(rows), len(results), media.made)
     return notes
 

@@ -326,7 +326,7 @@ def test_serve_command_stays_on_loopback():
 
 def test_the_demo_page_validates_and_names_only_demo_samples(tmp_path):
     from pipeline.demo import PAGE, SIDECARS
-    from pipeline.pages import load_page
+    from pipeline.page_files import load_page
 
     path = tmp_path / "harbour.toml"
     path.write_text(PAGE)
