@@ -28,7 +28,7 @@ from markupsafe import Markup
 from pipeline.names import safe_name
 from pipeline.render import href, nice_bytes
 from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, Fact, ext, outputs_of, role, source_facts
-from pipeline.site_media import PREVIEW_WIDTH, Media, Shown, displayable, out_rel
+from pipeline.site_media import PREVIEW_WIDTH, THUMB_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.store import Row
 from pipeline.workspace import Workspace
 
@@ -205,8 +205,11 @@ class PreviewSite:
             order = sorted(original, key=lambda r: (r["width"] < 300, r["width"], FORMAT_ORDER.index(r["format"])
                                                     if r["format"] in FORMAT_ORDER else 9))
             best = order[0]
-            return Img(href(page, out_rel(self.ws, best["path"])), int(best["width"]), int(best["height"]), alt)
-        return self._img(page, self.media.source_preview(row), alt)
+            if best["width"] <= 2 * THUMB_WIDTH:
+                return Img(href(page, out_rel(self.ws, best["path"])), int(best["width"]), int(best["height"]), alt)
+            return self._img(page, self.media.thumbnail(out_rel(self.ws, best["path"])), alt)
+        preview = self.media.source_preview(row)  # print: CMYK renditions; the source stands in
+        return self._img(page, self.media.thumbnail(preview.path) if preview else None, alt)
 
     def card(self, page: str, row: Row) -> Card:
         name = PurePosixPath(row.input).name

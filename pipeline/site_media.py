@@ -34,6 +34,7 @@ log = logging.getLogger("crossmedia")
 
 VERSION = "1"  # bump when what is drawn here changes, so cached files are redone
 PREVIEW_WIDTH = 1200  # source previews and "before" images: enough for a designer's screen
+THUMB_WIDTH = 480  # index cards are at most ~300 CSS px wide: sharp on 1.5x screens
 SHARE_SIZE = (1200, 630)  # Open Graph / Twitter summary_large_image
 SHARE_ASPECT = "40:21"  # 1200:630 in lowest terms, for stages.decode's shrink-on-load
 # What a browser shows in <img> (CMYK outputs excepted, see displayable()).
@@ -189,6 +190,22 @@ class Media:
         height = max(1, round(width * rendition.get("height", part.height) / max(1, rendition.get("width", part.width))))
         # Near-lossless, so that what the comparison shows is the rendition's loss, not ours.
         return self._save_preview(part.resize((width, height), Image.Resampling.LANCZOS), path, quality=95)
+
+    def thumbnail(self, out_path: str) -> Shown | None:
+        """A card-sized copy (THUMB_WIDTH) of a picture under out/, when none is small enough."""
+        file = self.ws.out / out_path
+        try:
+            st = file.stat()
+            with Image.open(file) as im:
+                alpha = "A" in im.getbands() or im.mode == "P"
+                path, shown = self._cached(self._key("thumb", out_path, st.st_size, st.st_mtime_ns), "webp" if alpha else "jpg")
+                if shown:
+                    return shown
+                im.draft("RGB", (THUMB_WIDTH, THUMB_WIDTH))
+                small = _fit(im.convert("RGBA" if alpha else "RGB"), THUMB_WIDTH)
+        except OSError:
+            return None
+        return self._save_preview(small, path, quality=82)
 
     def softproof(self, rendition_path: str) -> Shown | None:
         """A print rendition (CMYK TIFF/JPEG) converted to sRGB for the screen."""
