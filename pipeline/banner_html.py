@@ -148,8 +148,8 @@ def animation_css(frames: tuple[Frame, ...], cycle: float, loops: int, present: 
         final = _SHOWN if vis[-1] else "opacity:0"
         selector = f"#{element}"
         css.append(f"{selector}{{{final}}}")
-        if all(vis):
-            continue
+        if all(vis) and element == "background":
+            continue  # the background is there from the first moment; everything else comes in
         hidden = "opacity:0;transform:none"
         points: list[tuple[float, str]] = [(0.0, _hidden(frames[0].effect, vertical) if vis[0] else hidden)]
         for i, frame in enumerate(frames):
