@@ -83,7 +83,7 @@ RULES: dict[str, tuple[str, str]] = {
     "FILES_TOO_MANY": ("Ad Manager", "more files than the platform accepts (google: 40)"),
     "FILE_SIZE_TOO_LARGE": ("Ad Manager", "the zip weighs more than its budget or the platform's cap"),
     "FILE_NAME_TOO_LONG": ("Ad Manager", "the zip's name is over 50 characters (without .zip)"),
-    "ZIP_INVALID": ("CM360", "the zip cannot be read, is encrypted, nests zips or escapes its folder"),
+    "ZIP_INVALID": ("CM360", "the zip cannot be read, is encrypted, or has paths leading out of it"),
     "FILE_NAME_INVALID": ("crossmedia, after Google Ads", "a file name outside [0-9A-Za-z._-], or OS clutter (.DS_Store, __MACOSX)"),
     "HTML_MALFORMED": ("crossmedia, after Google Web Designer", "no <!DOCTYPE html>, <html>, <head> and <body> in order"),
     "AD_SIZE_MISMATCH": ("crossmedia, after Google Ads", "no <meta name=\"ad.size\"> for the size, or the page is not exactly WxH"),
