@@ -390,8 +390,9 @@ def _in_browser(b: Browser, banner: Banner, folder: Path, size: str, w: int, h: 
     if load.before_dcl > MAX_INITIAL_REQUESTS:
         out.append(Violation("INITIAL_REQUESTS_TOO_MANY", f"{load.before_dcl} files are requested before DOMContentLoaded; "
                              f"the IAB allows {MAX_INITIAL_REQUESTS}.", "load fewer files up front.", size))
-    for error in load.errors:
-        out.append(Violation("JAVASCRIPT_ERROR", f"the console reports: {error[:200]}", "fix the script.", size))
+    for error in load.errors:  # named relative to the ad, not the staging folder
+        error = error.replace(folder.resolve().as_uri() + "/", "")
+        out.append(Violation("JAVASCRIPT_ERROR", f"the console reports: {error[:200]}.", "fix the script.", size))
     info = b.inspect()
     if [round(v) for v in info["ad"]] != [w, h] or info["scroll"][0] > w or info["scroll"][1] > h:
         out.append(Violation("AD_SIZE_MISMATCH", f"the ad measures {info['ad'][0]:g}x{info['ad'][1]:g} px and the page "

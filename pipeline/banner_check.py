@@ -30,6 +30,7 @@ _INFINITE = re.compile(r"animation(?:-iteration-count)?\s*:[^;}]*\binfinite\b", 
 _STRUCTURE = [(r"^\s*<!doctype html>", "<!DOCTYPE html> first"), (r"<html[\s>]", "<html>"), (r"<head[\s>]", "<head>"),
               (r"</head>", "</head>"), (r"<body[\s>]", "<body>"), (r"</body>", "</body>"), (r"</html>", "</html>")]
 _NAMESPACES = ("http://www.w3.org/", "https://www.w3.org/")
+_CLICK_VALUE = re.compile(r"""(?:\b(?:clickTag|clickTAG|clickthroughUrl)\s*=\s*|getVar\(\s*['"]clickTAG['"]\s*,\s*)["']([^"']+)["']""")
 _SKIP_SCHEMES = ("data:", "javascript:", "#", "about:blank")
 
 
@@ -125,12 +126,14 @@ def check_files(files: dict[str, bytes], banner: Banner, size: str) -> list[Viol
     referenced: set[str] = set()
     for ref, origin, is_link in _references(soup, files):
         out += _judge(ref, origin, is_link, files, platform, referenced, size)
+    # Landing pages named as click tags are where a click goes, not files the ad loads.
+    landing = set(_CLICK_VALUE.findall(html)) | {banner.spec.click_url}
     texts = {n: d.decode("utf-8", errors="replace") for n, d in files.items() if n.rsplit(".", 1)[-1] in ("html", "js", "css", "svg")}
     for name, text in texts.items():
         scripts = (" ".join(s.get_text() for s in BeautifulSoup(text, "html.parser").find_all("script")) if name.endswith(".html")
                    else text if name.endswith(".js") else "")
         for url in _JS_URL.findall(scripts):
-            if not _allowed_url(url, banner):
+            if not _allowed_url(url, banner, landing):
                 out.append(Violation("EXTERNAL_FILE_REFERENCED", f"{name} names {url} in a script; only the platform's "
                                      f"loader may come from outside the zip ({platform.loader or f'{platform.name}: none'}).",
                                      "remove it; the ad must be self-contained.", size))
@@ -141,7 +144,8 @@ def check_files(files: dict[str, bytes], banner: Banner, size: str) -> list[Viol
             out.append(Violation("ANIMATION_INFINITE", f"{name} has an animation that repeats forever (infinite).",
                                  "give it an iteration count, within max_duration.", size))
     manifest = platform.manifest
-    orphans = sorted(set(files) - referenced - {"index.html", manifest})
+    flagged = {n for n in files if any(p.lower() in CLUTTER or p.startswith(".") or not NAME.match(p) for p in n.split("/"))}
+    orphans = sorted(set(files) - referenced - flagged - {"index.html", manifest})
     for name in orphans:
         out.append(Violation("ORPHANED_ASSET", f"{name} is in the zip but nothing references it.", "remove it.", size))
     out += _click_tag(html, soup, files, banner, size)
@@ -218,11 +222,11 @@ def _judge(ref: str, origin: str, is_link: bool, files: dict[str, bytes], platfo
     return []
 
 
-def _allowed_url(url: str, banner: Banner) -> bool:
+def _allowed_url(url: str, banner: Banner, landing: set[str]) -> bool:
     if url.startswith(_NAMESPACES):
         return True
     full = url if "://" in url else "https:" + url
-    if full == banner.spec.click_url or banner.spec.click_url.startswith(full):
+    if any(full == page or page.startswith(full) for page in landing):
         return True
     loader = banner.platform.loader
     return bool(loader) and (full.startswith(loader) or loader.startswith(full))
