@@ -36,10 +36,6 @@ class Asset:
     focus: tuple[float, float] | None  # the sidecar's focal point, in the rendition's coordinates
     alpha: bool
 
-    @property
-    def aspect(self) -> float:
-        return self.width / self.height
-
 
 def resolve_assets(root: Path, banner: Banner, rows: dict[str, Row]) -> tuple[dict[str, Asset], list[Violation]]:
     """Every asset the banner names, or violations naming the banner key and the asset."""
@@ -121,8 +117,19 @@ class Images:
         if role not in self._decoded:
             with Image.open(self.assets[role].source) as im:
                 im.load()
-                self._decoded[role] = im.convert("RGBA") if im.mode in ("RGBA", "LA", "PA", "P") else im.convert("RGB")
+                im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "PA", "P") else im.convert("RGB")
+            if role != "background" and im.mode == "RGBA":
+                # Cut-outs often come with wide transparent margins: show the object, not the canvas.
+                box = im.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+                if box and box != (0, 0, *im.size):
+                    im = im.crop(box)
+            self._decoded[role] = im
         return self._decoded[role]
+
+    def dims(self, role: str) -> tuple[int, int]:
+        """Width and height of what is shown (transparent margins trimmed; an SVG's own size)."""
+        asset = self.assets[role]
+        return (asset.width, asset.height) if asset.svg else self.pixels(role).size
 
     def render(self, role: str, box: tuple[int, int], scale: float, quality: int) -> tuple[str, bytes, int, int]:
         """(file name, bytes, pixel width, pixel height) of the asset for a CSS box of `box` px.

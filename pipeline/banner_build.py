@@ -256,8 +256,8 @@ def _build_size(staging: Path, banner: Banner, images: Images, size: str, browse
     w, h = (int(v) for v in size.split("x"))
     assets = images.assets
     has = {role for role in ("logo", "product") if role in assets} | ({"cta"} if banner.spec.cta else set())
-    lay = layout(w, h, has, assets["logo"].aspect if "logo" in assets else 3.0,
-                 assets["product"].aspect if "product" in assets else 1.0)
+    aspect = {role: images.dims(role)[0] / images.dims(role)[1] for role in has & set(assets)}
+    lay = layout(w, h, has, aspect.get("logo", 3.0), aspect.get("product", 1.0))
     fonts = dict(lay.fonts)
     folder = staging / banner.name / size
     level, files = _fit_budget(banner, images, lay, fonts, size, 0)
@@ -330,8 +330,7 @@ def _files(banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, 
             continue  # e.g. no room for a product in a 320x50 strip
         box = (w, h) if role == "background" else (lay.boxes[role].w, lay.boxes[role].h)
         name, data, _, _ = images.render(role, box, scale, quality)
-        asset = images.assets[role]
-        css_size = box if role == "background" else contain(box, asset.width, asset.height)
+        css_size = box if role == "background" else contain(box, *images.dims(role))
         files[name] = data
         pictures[role] = (Picture(name, *css_size), box)
     spec = banner.spec

@@ -336,7 +336,12 @@ def test_platforms_are_wired_their_way(copy):
     one = SAMPLE.replace('sizes = ["medium-rectangle", "leaderboard", "160x600", "smartphone-banner"]', 'sizes = ["300x250"]')
     for platform in ("adform", "flashtalking", "generic"):
         copy.write(f"banners/{platform}.toml", one.replace('platform = "google"', f'platform = "{platform}"'))
+    framed = one.replace('animation = "fade"\nduration = 6\n', "") + FRAMES
+    copy.write("banners/framed.toml", framed.replace('sizes = ["300x250"]', 'sizes = ["300x250", "728x90"]'))
     copy.run(expect=0)
+    assert _banner_item(copy, "framed")["status"] == "processed"
+    framed_html = (copy.root / "out/banners/framed/728x90/index.html").read_text()
+    assert "k-headline 7s ease-out 0s 2 both" in framed_html and "#subline{opacity:0}" in framed_html
     files = {}
     for platform in ("adform", "flashtalking", "generic"):
         with zipfile.ZipFile(copy.root / "out" / "banners" / f"{platform}-300x250.zip") as zf:
@@ -390,3 +395,58 @@ def test_backup_refused_when_nothing_fits_40_kb():
     noise.save(buf, "PNG")
     data, facts = _backup(buf.getvalue(), 970, 250, "970x250")
     assert data is None and facts.rule == "BACKUP_TOO_LARGE"
+
+
+# Timed frames ---------------------------------------------------------------------------------
+FRAMES = """
+[[frames]]
+duration = 2
+show = ["background", "headline"]
+
+[[frames]]
+duration = 2
+show = ["background", "product", "subline"]
+effect = "slide"
+
+[[frames]]
+duration = 3
+show = ["background", "logo", "headline", "cta"]
+effect = "scale"
+"""
+
+
+def test_frames_become_keyframes_over_one_play():
+    from pipeline.banner import Frame
+    from pipeline.banner_html import animation_css
+
+    frames = (Frame(2, ["background", "headline"], "fade"), Frame(2, ["background", "product", "subline"], "slide"),
+              Frame(3, ["background", "logo", "headline", "cta"], "scale"))
+    css = animation_css(frames, 7, 2, {"background", "headline", "subline", "product", "logo", "cta"}, False)
+    # The headline fades in, fades out before frame 2, scales back in with frame 3 and stays.
+    assert ("@keyframes k-headline{0%{opacity:0;transform:none}8.571%{opacity:1;transform:none}24.286%{opacity:1;transform:none}"
+            "28.571%{opacity:0;transform:none}57.143%{opacity:0;transform:scale(.6)}65.714%{opacity:1;transform:none}"
+            "100%{opacity:1;transform:none}}") in css
+    assert "#headline{animation:k-headline 7s ease-out 0s 2 both}" in css
+    # Base styles are the last frame (no motion, and what the backup shows); the background never moves.
+    assert "#subline{opacity:0}" in css and "#cta{opacity:1;transform:none}" in css and "k-background" not in css
+
+
+def test_frame_files_are_checked(tmp_path):
+    from pipeline.banner import BannerRefused, load_banner
+
+    path = tmp_path / "f.toml"
+    base = f'sizes = ["300x250"]\nclick_url = "{CLICK}"\nheadline = "Hi"\n'
+    path.write_text(base + "duration = 9\n" + FRAMES)
+    with pytest.raises(BannerRefused) as e:
+        load_banner(path, "banners/f.toml")
+    assert [v.rule for v in e.value.violations] == ["BANNER_FILE_INVALID"] * 3  # duration; frames naming a missing product, logo
+    assert "duration is set, but with [[frames]] the frames' own durations decide" in e.value.message("banners/f.toml")
+    path.write_text(base + 'product = "p.png"\nsubline = "s"\ncta = "Go"\nlogo = "l.svg"\nloops = 3\n' + FRAMES)
+    with pytest.raises(BannerRefused) as e:
+        load_banner(path, "banners/f.toml")
+    assert e.value.message("banners/f.toml") == (
+        "ANIMATION_TOO_LONG in banners/f.toml: the animation runs 21 s (3 frames of 7 s, 3 loop(s)), over max_duration = 15 s. "
+        "Fix: shorten it or play fewer loops; ad servers allow 30 s at most, the IAB 15 s.")
+    path.write_text(base + 'product = "p.png"\nsubline = "s"\ncta = "Go"\nlogo = "l.svg"\nloops = 2\n' + FRAMES)
+    banner = load_banner(path, "banners/f.toml")
+    assert (banner.cycle, banner.total, [f.effect for f in banner.frames]) == (7, 14, ["fade", "slide", "scale"])
