@@ -109,13 +109,19 @@ def banners_changed(ws: Workspace) -> bool:
     return False
 
 
+# Banners built by the publish step of the run in progress, per workspace; report_banners, called
+# by the engine right after that step, takes them (a timestamp cannot tell two quick runs apart).
+_built_now: dict[Path, set[str]] = {}
+
+
 def report_banners(ws: Workspace, report) -> None:
     """Every banner file is an item of the run's report (input banners/<name>.toml, profile and
     media "banner"): processed when built in this run, skipped when unchanged, failed while
     refused, so that a refused banner keeps the run's exit code at 1 until it is fixed."""
-    for _, entry in sorted(_load_state(ws).items()):
+    built = _built_now.pop(ws.root, set())
+    for name, entry in sorted(_load_state(ws).items()):
         status = entry["status"]
-        if status == "processed" and entry.get("run") != report.started:
+        if status == "processed" and name not in built:
             status = "skipped"
         item = {"input": entry["file"], "profile": "banner", "media": "banner", "status": status,
                 "outputs": list(entry.get("outputs", [])), "warnings": list(entry.get("warnings", [])),
@@ -167,19 +173,28 @@ def build_banners(ws: Workspace, report: dict) -> list[str]:
     finally:
         store.close()
     browser = _LazyBrowser()
+    built = _built_now.setdefault(ws.root, set())
     try:
         for path in files:
-            _one(ws, path, rows, state, browser, report.get("started", now()))
+            if _one(ws, path, rows, state, browser, report.get("started", now())):
+                built.add(path.stem)
     finally:
         browser.close()
         _save_state(ws, state)
     return notes
 
 
-def _one(ws: Workspace, path: Path, rows, state: dict, browser: _LazyBrowser, run: str) -> None:
+def _one(ws: Workspace, path: Path, rows, state: dict, browser: _LazyBrowser, run: str) -> bool:
+    """Build one banner file if it changed; True when it was built (and shipped)."""
     rel = ws.rel(path)
-    raw = path.read_bytes()
-    st = path.stat()
+    try:
+        raw = path.read_bytes()
+        st = path.stat()
+    except OSError as e:
+        _remove(ws, state.get(path.stem, {}).get("outputs", []))
+        state[path.stem] = {"file": rel, "status": "failed", "outputs": [], "warnings": [], "retry": True,
+                            "error": f"BANNER_FILE_INVALID in {rel}: cannot read the file ({e.strerror})."}
+        return False
     entry = state.get(path.stem, {})
     recipe = _recipe(raw, {})
     base = {"file": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha(raw), "run": run}
@@ -192,23 +207,26 @@ def _one(ws: Workspace, path: Path, rows, state: dict, browser: _LazyBrowser, ru
         if (entry.get("recipe") == recipe and not entry.get("retry")
                 and (entry.get("status") == "failed" or all((ws.root / o).is_file() for o in entry.get("outputs", [])))):
             state[path.stem] = {**entry, **{k: base[k] for k in ("file", "size", "mtime_ns", "sha256")}}
-            return
+            return False
         outputs, facts, warnings = _build(ws, banner, assets, browser, entry.get("outputs", []))
         state[path.stem] = {**base, "recipe": recipe, "status": "processed", "outputs": outputs, "facts": facts,
                             "warnings": warnings, "error": None}
         log.info("banner %s: built %s", rel, ", ".join(banner.sizes))
+        return True
     except BannerRefused as e:
         _remove(ws, entry.get("outputs", []))
         error = e.message(rel)
         state[path.stem] = {**base, "recipe": recipe, "status": "failed", "outputs": [], "facts": {}, "warnings": [],
                             "error": error, "retry": e.retry}
         log.error("failed %s: %s", rel, error)
+        return False
     except Exception as e:  # a bug of ours: this banner fails, the run and the other banners go on
         log.error("internal error on %s:\n%s", rel, traceback.format_exc())
         _remove(ws, entry.get("outputs", []))
         state[path.stem] = {**base, "recipe": recipe, "status": "failed", "outputs": [], "facts": {}, "warnings": [],
                             "error": f"internal error ({type(e).__name__}: {one_line(e, 160)}); traceback in .crossmedia/crossmedia.log",
                             "retry": True}
+    return False
 
 
 def _recipe(raw: bytes, assets: dict[str, Asset]) -> str:
