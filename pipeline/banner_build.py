@@ -309,7 +309,7 @@ def _build_size(staging: Path, banner: Banner, images: Images, size: str, browse
     backup_path.write_bytes(backup)
     scale_used, quality = LEVELS[level]
     warnings = []
-    if scale["headline"] < 1 or scale["cta"] < 1:
+    if min(scale["headline"], scale["cta"]) < 0.85:  # a little shrinking is the fitting working; more is worth a look
         warnings.append(f"{size}: text shrunk to fit (headline {fonts['headline']:g} px instead of {lay.fonts['headline']:.4g} px)")
     if scale_used == 1 and any(not a.svg for a in assets.values()):
         warnings.append(f"{size}: 1x images only; retina (2x) images would exceed the {banner.budget_kb(size)} KB budget")
