@@ -199,3 +199,26 @@ class Browser:
         shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
             "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
         return base64.b64decode(shot["data"])
+
+
+class LazyBrowser:
+    """Chromium is started for the first banner that needs it, once per publish step."""
+
+    def __init__(self):
+        self.browser: Browser | None = None
+        self.missing: MissingTool | None = None
+
+    def get(self) -> Browser:
+        if self.missing:
+            raise self.missing
+        if self.browser is None:
+            try:
+                self.browser = Browser().__enter__()
+            except MissingTool as e:
+                self.missing = e
+                raise
+        return self.browser
+
+    def close(self) -> None:
+        if self.browser is not None:
+            self.browser.__exit__(None, None, None)

@@ -388,7 +388,7 @@ def test_demo_banner_file_validates():
 
 
 def test_backup_refused_when_nothing_fits_40_kb():
-    from pipeline.banner_build import _backup
+    from pipeline.banner_size import _backup
 
     noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (250, 970, 3), dtype=np.uint8))
     buf = io.BytesIO()
