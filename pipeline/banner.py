@@ -192,7 +192,7 @@ class Style:
     text: str = key("#ffffff", "Colour of the headline and sub-line.", check=_colour, example='"#ffffff"')
     accent: str = key("#f2c14e", "Colour of the call-to-action button.", check=_colour, example='"#f2c14e"')
     cta_text: str = key("#0b3d2e", "Colour of the call-to-action text.", check=_colour, example='"#0b3d2e"')
-    border: str = key("#0b3d2e", "Colour of the 1 px border around the ad (ad servers want a visible edge).", check=_colour, example='"#000000"')
+    border: str = key("#000000", "Colour of the 1 px border around the ad (ad servers want a visible edge, in a colour that contrasts with the page).", check=_colour, example='"#333333"')
     font: str = key("Arial, Helvetica, sans-serif", "CSS font-family; system fonts only (web fonts would be external files).",
                     check=_font, example='"Georgia, serif"')
 
