@@ -7,9 +7,11 @@ Each builder returns notes for the report (problems that are not an input's faul
 
 from __future__ import annotations
 
+from pipeline.banner_build import build_banners
 from pipeline.workspace import Workspace
 
 
 def publish(ws: Workspace, report: dict) -> list[str]:
     notes: list[str] = []
+    notes.extend(build_banners(ws, report))  # out/banners/ (#7)
     return notes
