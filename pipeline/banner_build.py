@@ -12,7 +12,7 @@ For each `banners/<name>.toml` whose file or assets changed (issue #7):
    out/banners/. A refused banner ships nothing, and its earlier outputs are removed.
 
 What was built from what is kept in `.crossmedia/banners.json`, so an unchanged banner is not
-rebuilt; every run's report lists each banner file as an item (see `report_banners`).
+rebuilt; every run's report lists each banner file as an item (see `_report`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pipeline.banner_size import Built, build_size
 from pipeline.browser import LazyBrowser
 from pipeline.errors import MissingTool
 from pipeline.names import one_line
-from pipeline.store import Store, now
+from pipeline.store import Store
 from pipeline.workspace import Workspace
 
 log = logging.getLogger("crossmedia")
@@ -69,35 +69,11 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def banners_changed(ws: Workspace) -> bool:
-    """Does a banner need building although no input changed? (a banner file added, edited or
-    removed, an output deleted, or Chromium was missing last time)."""
-    state = _load_state(ws)
-    files = banner_files(ws)
-    if {p.stem for p in files} != set(state):
-        return True
-    for path in files:
-        entry = state[path.stem]
-        st = path.stat()
-        if entry.get("retry") or ((st.st_size, st.st_mtime_ns) != (entry.get("size"), entry.get("mtime_ns"))
-                                  and _sha(path.read_bytes()) != entry.get("sha256")):
-            return True
-        if entry.get("status") == "processed" and not all((ws.root / o).is_file() for o in entry.get("outputs", [])):
-            return True
-    return False
-
-
-# Banners built by the publish step of the run in progress, per workspace; report_banners, called
-# by the engine right after that step, takes them (a timestamp cannot tell two quick runs apart).
-_built_now: dict[Path, set[str]] = {}
-
-
-def report_banners(ws: Workspace, report) -> None:
+def _report(ws: Workspace, state: dict, built: set[str], report) -> None:
     """Every banner file is an item of the run's report (input banners/<name>.toml, profile and
     media "banner"): processed when built in this run, skipped when unchanged, failed while
     refused, so that a refused banner keeps the run's exit code at 1 until it is fixed."""
-    built = _built_now.pop(ws.root, set())
-    for name, entry in sorted(_load_state(ws).items()):
+    for name, entry in sorted(state.items()):
         status = entry["status"]
         if status == "processed" and name not in built:
             status = "skipped"
@@ -111,32 +87,33 @@ def report_banners(ws: Workspace, report) -> None:
 
 
 # Build ----------------------------------------------------------------------------------------
-def build_banners(ws: Workspace, report: dict) -> list[str]:
-    """Build what changed; record results in .crossmedia/banners.json; notes for the report."""
-    notes: list[str] = []
+def build_banners(ws: Workspace, report) -> None:
+    """Build what changed (a banner file, its assets, a missing output, a refusal to retry);
+    record results in .crossmedia/banners.json; add every banner to the run's report."""
     state = _load_state(ws)
     files = banner_files(ws)
     for gone in sorted(set(state) - {p.stem for p in files}):
         _remove(ws, state.pop(gone).get("outputs", []))
-        notes.append(f"banner {gone} removed with its file: its zips and showcase are deleted")
+        report.notes.append(f"banner {gone} removed with its file: its zips and showcase are deleted")
     if not files:
-        _save_state(ws, state)
-        return notes
+        if state or (ws.state / STATE).exists():
+            _save_state(ws, state)
+        return
     store = Store(ws.state / "state.db")
     try:
         rows = store.items()
     finally:
         store.close()
     browser = LazyBrowser()
-    built = _built_now.setdefault(ws.root, set())
+    built: set[str] = set()
     try:
         for path in files:
-            if _one(ws, path, rows, state, browser, report.get("started", now())):
+            if _one(ws, path, rows, state, browser, report.started):
                 built.add(path.stem)
     finally:
         browser.close()
         _save_state(ws, state)
-    return notes
+    _report(ws, state, built, report)
 
 
 def _one(ws: Workspace, path: Path, rows, state: dict, browser: LazyBrowser, run: str) -> bool:

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
-from pipeline.banner_build import banners_changed, report_banners
 from pipeline.errors import ExitCode
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
@@ -134,9 +133,7 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
         store.finish_run(run_id, report.counts)
     finally:
         store.close()
-    if report.counts["processed"] or report.removed or not ws.report_path.exists() or banners_changed(ws):
-        report.notes.extend(publish(ws, report.as_dict()))
-    report_banners(ws, report)  # banner files are report items too (#7)
+    publish(ws, report, inputs_changed=bool(report.counts["processed"] or report.removed or not ws.report_path.exists()))
     write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
     return report
 
