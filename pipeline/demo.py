@@ -56,6 +56,30 @@ heading = "Look for the badge"
 assets = ["inbox/web/badge.png", "inbox/web/logo.svg"]
 """
 
+# A multi-size banner set from the samples above (issue #7): out/banners/harbour-sale/index.html
+BANNER = """\
+title = "Harbour spring sale"
+platform = "google"
+sizes = ["medium-rectangle", "leaderboard", "skyscraper", "smartphone-banner", "half-page"]
+click_url = "https://example.com/harbour/spring-sale?utm_source=display"
+headline = "Spring sale at the harbour"
+subline = "Up to 40% off sailing gear"
+cta = "Shop now"
+background = "inbox/web/harbour.jpg"
+product = "badge.png"
+logo = "logo.svg"
+animation = "slide"
+duration = 12
+loops = 2
+
+[style]
+background = "#f4efe6"
+text = "#0b3d2e"
+accent = "#0b6e4f"
+cta_text = "#ffffff"
+border = "#0b3d2e"
+"""
+
 SIDECARS = {
     "inbox/web/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\ncredit = "Photo: crossmedia demo (CC0)"\nfocus = [0.62, 0.45]\n',
     "inbox/social/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\nfocus = [0.62, 0.45]\n',
@@ -128,6 +152,7 @@ def make_samples(root: Path) -> list[str]:
     save("inbox/web/badge.png", badge)
     save("inbox/web/logo.svg", lambda p: p.write_text(LOGO, encoding="utf-8"))
     save("pages/harbour.toml", lambda p: p.write_text(PAGE, encoding="utf-8"))
+    save("banners/harbour-sale.toml", lambda p: p.write_text(BANNER, encoding="utf-8"))
     for rel, text in SIDECARS.items():
         save(rel, lambda p, t=text: p.write_text(t, encoding="utf-8"))
     return made

@@ -54,6 +54,9 @@ def sections() -> dict[str, Callable[[], str]]:
     }
     for kind, cls in profile.SECTIONS.items():
         out[kind] = lambda cls=cls: table(cls)
+    from pipeline import banner_docs
+
+    out.update(banner_docs.sections())  # banner file keys, sizes, platforms, rules (#7)
     return out
 
 

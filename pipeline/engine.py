@@ -29,7 +29,6 @@ from pipeline.lock import workspace_lock
 from pipeline.names import safe_name
 from pipeline.publish import publish
 from pipeline.sidecar import read_sidecar
-from pipeline.site_build import report_pages, site_changed
 from pipeline.store import Row, Store, now
 from pipeline.worker import file_sha256, init_worker, process
 from pipeline.workspace import Candidate, Workspace
@@ -134,9 +133,7 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
         store.finish_run(run_id, report.counts)
     finally:
         store.close()
-    if report.counts["processed"] or report.removed or not ws.report_path.exists() or site_changed(ws):
-        report.notes.extend(publish(ws, report.as_dict()))
-    report_pages(ws, report)  # page files are report items too (#6)
+    publish(ws, report, inputs_changed=bool(report.counts["processed"] or report.removed or not ws.report_path.exists()))
     write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
     return report
 

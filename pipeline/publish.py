@@ -1,20 +1,27 @@
-"""After a run that changed something: build what is made from the processed assets.
+"""After a run: build what is made from the processed assets.
 
-The last step of the one road (intake -> job -> stages -> outputs -> store -> pages): the
-preview site, template pages and banners are built here, from the store, in this order.
-Each builder returns notes for the report (problems that are not an input's fault).
+The last step of the one road (intake -> job -> stages -> outputs -> store -> pages): banners,
+then the preview site and template pages (the site's index links the banners), then a check of
+every generated page. Each builder adds to the run's report: notes for problems that are no
+input's fault, items for the page and banner files it built or refused.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pipeline.banner_build import build_banners
+from pipeline.check import check_notes
+from pipeline.site_build import build_site
 from pipeline.workspace import Workspace
 
+if TYPE_CHECKING:
+    from pipeline.engine import RunReport
 
-def publish(ws: Workspace, report: dict) -> list[str]:
-    from pipeline.check import check_notes
-    from pipeline.site_build import build_site
 
-    notes: list[str] = []
-    notes.extend(build_site(ws, report))  # out/site/: preview site and pages (#6)
-    notes.extend(check_notes(ws))  # last: every generated page is checked (#6)
-    return notes
+def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
+    """`inputs_changed`: some input was processed or removed in this run (or there is no report
+    yet), so everything built from the store is stale. Banners check their own files and assets."""
+    build_banners(ws, report)  # out/banners/ (#7)
+    if build_site(ws, report, inputs_changed):  # out/site/: preview site and pages (#6)
+        report.notes.extend(check_notes(ws))  # every page under out/ read back after a build (#6)

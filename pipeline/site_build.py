@@ -1,16 +1,16 @@
 """Build out/site/ in the publish step (issue #6): the preview site, then the pages, then sweep.
 
-Called by `pipeline.publish` after a run that changed something. Everything under out/site/ is
-made here and nothing else: files this build did not write are removed at the end, so a
-deleted page or input leaves nothing behind. What was built is kept in `.crossmedia/site.json`
-(a fingerprint of the store, the page files, templates and config; each page's result), so
+`build_site(ws, report, inputs_changed)` is called by `pipeline.publish` after every run. It
+builds when an input was processed or removed, or when `site_changed(ws)`: a page file,
+template, the config, the store (a failure recorded), a banner showcase or the builder itself
+changed, or out/site/ is gone. Everything under out/site/ is made here and nothing else: files
+this build did not write are removed at the end, so a deleted page or input leaves nothing
+behind. What was built is kept in `.crossmedia/site.json` (the fingerprint; each page's result).
 
-- `site_changed(ws)` tells the engine to publish although no input changed (a page or template
-  edited, a failure recorded, the site deleted), and
-- `report_pages(ws, report)` lists every page file as an item of each run's report (input
-  `pages/<name>.toml`, profile and media "page"): processed when its HTML changed in this run,
-  skipped when not, failed while it names a missing asset or does not validate, so a broken
-  page keeps the run's exit code at 1 until it is fixed.
+Every page file is an item of each run's report (input `pages/<name>.toml`, profile and media
+"page"): processed when its HTML changed since the last report, skipped when not, failed while
+it names a missing asset or does not validate, so a broken page keeps the run's exit code at 1
+until it is fixed. `build(ws)` builds unconditionally (tests, tools).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
     for folder in (ws.root / "site_templates", BUILTIN_TEMPLATES):
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.is_file())
+    files += sorted((ws.out / "banners").glob("*/index.html"))  # the index links the showcases
     for p in files:
         try:
             st = p.stat()
@@ -124,9 +125,19 @@ def report_pages(ws: Workspace, report) -> None:
 
 
 # Build ---------------------------------------------------------------------------------------
-def build_site(ws: Workspace, report: dict | None = None) -> list[str]:
-    """Build out/site/ from the store; return notes for the report."""
-    started = (report or {}).get("started") or now()
+def build_site(ws: Workspace, report, inputs_changed: bool) -> bool:
+    """The publish step's hook: build if anything changed, add notes and page items to the
+    run's report (a `pipeline.engine.RunReport`); True when it built."""
+    built = inputs_changed or site_changed(ws)
+    if built:
+        report.notes.extend(build(ws, report.started))
+    report_pages(ws, report)
+    return built
+
+
+def build(ws: Workspace, started: str | None = None) -> list[str]:
+    """Build out/site/ from the store now; return notes for the report."""
+    started = started or now()
     rows = _rows(ws)
     built_from = fingerprint(ws, rows)
     notes: list[str] = []

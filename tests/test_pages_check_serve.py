@@ -224,14 +224,14 @@ def av_workspace(ws):
 def test_audio_and_video_get_players_with_waveform_and_poster(av_workspace):
     from pipeline.check import check
     from pipeline.site import asset_page_path
-    from pipeline.site_build import build_site
+    from pipeline.site_build import build
     from pipeline.store import Store
     from pipeline.workspace import Workspace
 
     ws = av_workspace
     ws.write("pages/listen.toml", 'title = "Listen"\n[[blocks]]\nasset = "h264-aac.mp4"\n[[blocks]]\nasset = "voice-mono-16bit.wav"\n')
     workspace = Workspace.open(ws.root)
-    assert build_site(workspace, {}) == []
+    assert build(workspace) == []
     rows = Store(ws.root / ".crossmedia/state.db").items()
     video = soup(ws.root / "out" / asset_page_path(rows["inbox/web/h264-aac.mp4"]))
     player = video.select_one(".player video")

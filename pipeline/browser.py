@@ -1,0 +1,224 @@
+"""Headless Chromium for what only a browser can tell about a banner (issue #7).
+
+Text overflow depends on real font metrics, request counts on real loading, the final frame
+on real rendering, so banners are measured in Debian's Chromium, driven by chromium-driver
+through selenium: one browser for a whole publish step (started once, about 2 s), the
+viewport set to exactly WxH through the DevTools protocol, animations jumped to their end
+with the Web Animations API (`finish()`, so the backup is the true last frame without waiting
+15 s), requests and console read from the browser's logs. The Chromium command line alone
+(`--screenshot`, `--dump-dom`) would need two browser starts per size and cannot report
+requests or click behaviour.
+
+Pages load from file:// with every http(s) URL blocked: building never fetches anything, and a
+request that would have left the machine is seen and refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import MissingTool
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--force-color-profile=srgb",
+         "--force-device-scale-factor=1"]
+INSTALL = "sudo apt-get install chromium chromium-driver (or ./dev setup); `crossmedia doctor` checks it"
+
+# Largest font scale (<= 1) at which every [data-fit] box holds its text, found by bisection; no
+# font goes below min_font_px (a line already at the minimum stays there while the others shrink).
+_FIT = """
+const [slack, minPx, done] = arguments;
+document.fonts.ready.then(() => {
+  const still = document.createElement('style');
+  still.textContent = '#ad *{animation:none!important;transition:none!important}';
+  document.head.appendChild(still);
+  const out = {};
+  for (const box of document.querySelectorAll('[data-fit]')) {
+    const targets = box.hasAttribute('data-base') ? [box] : [...box.querySelectorAll('[data-base]')];
+    const rect = box.getBoundingClientRect();
+    box.style.width = (rect.width * (1 - slack)) + 'px';
+    box.style.height = (rect.height * (1 - slack / 2)) + 'px';
+    const fits = (s) => {
+      targets.forEach(t => { const b = parseFloat(t.dataset.base); t.style.fontSize = Math.max(Math.min(minPx, b), b * s) + 'px'; });
+      return box.scrollWidth <= box.clientWidth + 0.5 && box.scrollHeight <= box.clientHeight + 0.5 &&
+             targets.every(t => t.scrollWidth <= t.clientWidth + 0.5);
+    };
+    const lo = Math.min(1, ...targets.map(t => minPx / parseFloat(t.dataset.base)));
+    let scale = 1, ok = true;
+    if (!fits(1)) {
+      if (!fits(lo)) { ok = false; scale = lo; }
+      else { let a = lo, b = 1; for (let i = 0; i < 12; i++) { const m = (a + b) / 2; if (fits(m)) a = m; else b = m; } scale = a; }
+    }
+    fits(scale);
+    out[box.id] = {scale: scale, fits: ok, box: [Math.round(rect.width), Math.round(rect.height)],
+                   content: [box.scrollWidth, box.scrollHeight]};
+    targets.forEach(t => { t.style.fontSize = ''; });
+    box.style.width = ''; box.style.height = '';
+  }
+  still.remove();
+  done(out);
+});
+"""
+
+# Timing of every animation, then (at the end state) sizes and overflow.
+_INSPECT = """
+const [done] = arguments;
+document.fonts.ready.then(() => {
+  const anims = document.getAnimations().map(a => {
+    const t = a.effect.getComputedTiming();
+    return {target: a.effect.target ? (a.effect.target.id || a.effect.target.tagName) : '',
+            iterations: Number.isFinite(t.iterations) ? t.iterations : -1,
+            end: Number.isFinite(t.endTime) ? t.endTime : -1};
+  });
+  document.getAnimations().forEach(a => { if (Number.isFinite(a.effect.getComputedTiming().endTime)) a.finish(); });
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    const ad = document.getElementById('ad');
+    const r = ad ? ad.getBoundingClientRect() : {width: 0, height: 0};
+    const de = document.documentElement;
+    const overflow = [...document.querySelectorAll('[data-fit]')]
+      .filter(b => b.scrollWidth > b.clientWidth + 0.5 || b.scrollHeight > b.clientHeight + 0.5)
+      .map(b => ({id: b.id, box: [b.clientWidth, b.clientHeight], content: [b.scrollWidth, b.scrollHeight]}));
+    done({ad: [r.width, r.height], view: [innerWidth, innerHeight], scroll: [de.scrollWidth, de.scrollHeight],
+          overflow: overflow, anims: anims});
+  }));
+});
+"""
+
+_STORAGE = """
+let n = 0; try { n = localStorage.length + sessionStorage.length; } catch (e) {}
+return {storage: n, cookie: document.cookie.length};
+"""
+
+
+@dataclass
+class PageLoad:
+    """What the browser saw while loading a page."""
+
+    requests: list[str] = field(default_factory=list)  # every URL requested (document included)
+    before_dcl: int = 0  # requests made before DOMContentLoaded
+    errors: list[str] = field(default_factory=list)  # console errors (not failed loads)
+
+
+def tools() -> tuple[str, str]:
+    """(chromium, chromedriver) paths, or MissingTool naming what is missing."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    missing = [name for name, path in (("chromium", chromium), ("chromedriver (package chromium-driver)", driver)) if not path]
+    if missing:
+        raise MissingTool(f"{' and '.join(missing)} not installed; banners are measured and rendered in headless Chromium. "
+                          f"Fix: {INSTALL}")
+    return chromium, driver
+
+
+class Browser:
+    """One headless Chromium with a fresh profile; use as a context manager."""
+
+    def __init__(self):
+        self.driver = None
+        self.profile: str | None = None
+
+    def __enter__(self) -> Browser:
+        chromium, driver = tools()
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.service import Service
+
+        self.profile = tempfile.mkdtemp(prefix="crossmedia-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in [*FLAGS, f"--user-data-dir={self.profile}"]:
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        try:
+            self.driver = webdriver.Chrome(service=Service(driver), options=options)
+        except WebDriverException as e:
+            shutil.rmtree(self.profile, ignore_errors=True)
+            raise MissingTool(f"headless Chromium did not start ({str(e.msg or e).splitlines()[0]}). Fix: {INSTALL}") from None
+        self.driver.set_page_load_timeout(60)
+        self.driver.set_script_timeout(60)
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.driver is not None:
+            self.driver.quit()
+        if self.profile:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def open(self, page: Path, width: int, height: int) -> PageLoad:
+        """Load page at a WxH viewport; what it requested and logged on the way."""
+        d = self.driver
+        d.get("about:blank")
+        d.get_log("performance")
+        d.get_log("browser")
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                                 "mobile": False})
+        d.get(page.resolve().as_uri())
+        load = PageLoad()
+        sent: list[tuple[float, str]] = []
+        dcl = None
+        for entry in d.get_log("performance"):
+            msg = json.loads(entry["message"])["message"]
+            params = msg.get("params", {})
+            if msg["method"] == "Network.requestWillBeSent":
+                url = params["request"]["url"]
+                if not url.startswith(("data:", "blob:", "about:", "chrome:", "devtools:")):
+                    sent.append((params["timestamp"], url))
+            elif msg["method"] == "Page.domContentEventFired" and dcl is None:
+                dcl = params["timestamp"]
+        load.requests = [url for _, url in sent]
+        load.before_dcl = sum(1 for t, _ in sent if dcl is None or t <= dcl)
+        load.errors = [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+        return load
+
+    def fit(self, slack: float, min_px: float) -> dict[str, dict]:
+        return self.driver.execute_async_script(_FIT, slack, min_px)
+
+    def inspect(self) -> dict:
+        """Animation timings; then, at the end state, the ad's size, scroll size and text overflow."""
+        return self.driver.execute_async_script(_INSPECT)
+
+    def click(self) -> list | None:
+        """Click the middle of the ad with window.open stubbed; the (url, target) it was called with."""
+        d = self.driver
+        d.execute_script("window.__opened = null; window.open = function (u, t) { window.__opened = [String(u), String(t)]; return null; };")
+        d.find_element("id", "ad").click()
+        return d.execute_script("return window.__opened;")
+
+    def storage(self) -> dict:
+        return self.driver.execute_script(_STORAGE)
+
+    def screenshot(self, width: int, height: int) -> bytes:
+        """PNG of the viewport, exactly WxH."""
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        return base64.b64decode(shot["data"])
+
+
+class LazyBrowser:
+    """Chromium is started for the first banner that needs it, once per publish step."""
+
+    def __init__(self):
+        self.browser: Browser | None = None
+        self.missing: MissingTool | None = None
+
+    def get(self) -> Browser:
+        if self.missing:
+            raise self.missing
+        if self.browser is None:
+            try:
+                self.browser = Browser().__enter__()
+            except MissingTool as e:
+                self.missing = e
+                raise
+        return self.browser
+
+    def close(self) -> None:
+        if self.browser is not None:
+            self.browser.__exit__(None, None, None)

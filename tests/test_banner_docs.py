@@ -1,0 +1,24 @@
+"""The README documents every banner key, size, platform and rule, generated from the code (#7)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pipeline import banner_docs
+from pipeline.banner import RULES, BannerFile, Frame, Style
+from pipeline.docgen import README
+
+
+def test_banner_tables_in_readme_are_current():
+    text = README.read_text(encoding="utf-8")
+    for name, make in banner_docs.sections().items():
+        assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, f"run `python -m pipeline.docgen` ({name})"
+
+
+def test_every_banner_key_and_rule_is_documented():
+    text = README.read_text(encoding="utf-8")
+    for cls, prefix in ((BannerFile, ""), (Style, "style."), (Frame, "")):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help") and f"| `{prefix}{f.name}` |" in text, f.name
+    for rule in RULES:
+        assert f"| `{rule}` |" in text
