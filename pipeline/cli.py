@@ -114,6 +114,29 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
 
 @cli.command()
 @workspace_option
+@click.option("--poll", is_flag=True, default=None, help="Poll instead of kernel file events (network shares). Default: [watch] poll.")
+@click.option("--settle", type=click.FloatRange(min=0), help="Seconds a file must stay unchanged before it is taken. Default: [watch] settle.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: [jobs] in crossmedia.toml, else every core).")
+def watch(workspace: Path, poll: bool | None, settle: float | None, jobs: int | None) -> None:
+    """Process files as they land in the watched folders, once they are complete.
+
+    Catches up with what arrived while no watcher ran, then waits for files to settle. Holds the
+    workspace like a run (a `crossmedia run` meanwhile exits 75). Stop with Ctrl-C or SIGTERM:
+    inputs in flight finish, then exit 130.
+    """
+    from pipeline.watch import Watcher
+    from pipeline.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    _setup_log(ws.root)
+    options = ws.config.watch
+    watcher = Watcher(ws, settle=options.settle if settle is None else settle,
+                      poll=options.poll if poll is None else poll, jobs=jobs, rescan=options.rescan)
+    sys.exit(watcher.run())
+
+
+@cli.command()
+@workspace_option
 @json_option
 def status(workspace: Path, as_json: bool) -> None:
     """What was processed, what failed and why, what is waiting, and who holds the workspace."""

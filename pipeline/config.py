@@ -79,6 +79,17 @@ class Site:
 
 
 @dataclass(frozen=True)
+class WatchOptions:
+    """`[watch]`: how `crossmedia watch` decides a file is complete."""
+
+    settle: float = key(2.0, "Seconds a file's size and mtime must stay still before it is taken (slow copies, network shares).",
+                        check=lambda v: None if 0 <= v <= 3600 else "must be between 0 and 3600 seconds", example="5")
+    poll: bool = key(False, "Poll the folders instead of kernel events (network shares where inotify does not fire); `--poll` too.")
+    rescan: float = key(300.0, "Seconds between full rescans that catch anything the events missed.",
+                        check=lambda v: None if v >= 1 else "must be 1 second or more", example="60")
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     name: str = key("", "Shown in the preview site and reports.")
     jobs: int = key(0, "Worker processes; 0 uses every core. `crossmedia run --jobs` overrides it.",
@@ -87,6 +98,7 @@ class WorkspaceConfig:
                                   check=_folders, example='{ "inbox/web" = "web" }')
     limits: Limits = dataclasses.field(default_factory=Limits, metadata={"help": "Per-input limits, see [limits]."})
     site: Site = dataclasses.field(default_factory=Site, metadata={"help": "House style of the preview site and pages, see [site]."})
+    watch: WatchOptions = dataclasses.field(default_factory=WatchOptions, metadata={"help": "Watch mode, see [watch]."})
 
 
 DEFAULT_CONFIG = """\
@@ -105,6 +117,10 @@ name = "{name}"
 # House style of the preview site and pages (README, "Preview site and pages").
 # logo = "inbox/web/logo.svg"
 # accent = "#0b6e4f"
+
+[watch]
+# settle = 2.0             # seconds a file must stay unchanged before `crossmedia watch` takes it
+# poll = false             # true for network shares where file events do not arrive
 """
 
 

@@ -46,7 +46,8 @@ def sections() -> dict[str, Callable[[], str]]:
     from pipeline import config, page_files, profile, sidecar
 
     out: dict[str, Callable[[], str]] = {
-        "workspace-config": lambda: table(config.WorkspaceConfig) + "\n`[limits]`:\n\n" + table(config.Limits, "limits."),
+        "workspace-config": lambda: (table(config.WorkspaceConfig) + "\n`[limits]`:\n\n" + table(config.Limits, "limits.")
+                                     + "\n`[watch]`:\n\n" + table(config.WatchOptions, "watch.")),
         "sidecar": lambda: table(sidecar.Sidecar) + "\n`trim`:\n\n" + table(sidecar.Trim, "trim."),
         "cli": cli_reference,
         "site-config": lambda: table(config.Site),  # [site] house style (#6)

@@ -16,10 +16,11 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
@@ -108,8 +109,11 @@ def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
 
 def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
                on_result: Callable[[Result, int, int], None] | None = None,
-               only: Iterable[str] | None = None) -> RunReport:
-    """The batch itself; the caller holds the workspace lock (run, or the watcher)."""
+               only: Iterable[str] | None = None, pool: WorkerPool | None = None) -> RunReport:
+    """The batch itself; the caller holds the workspace lock (run, or the watcher).
+
+    `only`: workspace-relative inputs to consider (the watcher's settled files); the others keep
+    their state. `pool`: workers to reuse (the watcher's); by default one for this batch."""
     stop = stop or threading.Event()
     report = RunReport(started=now())
     left = clear_tmp(ws.tmp)
@@ -126,7 +130,14 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
         report.items.extend(items)
         for item in items:
             report.counts[item["status"]] += 1
-        _execute(ws, store, rows, tasks, jobs or ws.config.jobs or os.cpu_count() or 1, stop, report, on_result)
+        if tasks:
+            own = pool is None
+            workers = pool or WorkerPool(ws, jobs or ws.config.jobs or os.cpu_count() or 1)
+            try:
+                _execute(ws, store, rows, tasks, workers, stop, report, on_result)
+            finally:
+                if own:
+                    workers.close()
         report.interrupted = stop.is_set()
         report.items.sort(key=lambda i: (i["profile"], i["input"]))
         report.finished = now()
@@ -166,13 +177,12 @@ def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunRe
             items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
             continue
         tasks.append((cand.size, Task(str(ws.root), cand.rel, cand.profile, cand.sidecar)))
-    if wanted is None:
-        for rel, row in rows.items():
-            if rel not in seen:
-                _remove_outputs(ws, row.outputs)
-                _unquarantine(ws, rel)
-                store.remove(rel)
-                report.removed.append(rel)
+    for rel, row in rows.items():
+        if rel not in seen and (wanted is None or rel in wanted):
+            _remove_outputs(ws, row.outputs)
+            _unquarantine(ws, rel)
+            store.remove(rel)
+            report.removed.append(rel)
     tasks.sort(key=lambda t: -t[0])  # largest first: the batch ends with small files on both cores
     return [t for _, t in tasks], items
 
@@ -198,11 +208,20 @@ def _unchanged(ws: Workspace, store: Store, cand: Candidate, row: Row) -> bool:
     return all(os.path.exists(ws.root / p) for p in row.outputs)
 
 
-def _execute(ws, store, rows, tasks, jobs, stop, report, on_result) -> None:
+def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) -> None:
     total, done = len(tasks), 0
+    if len(tasks) < pool.workers:
+        tasks = _split(ws, tasks, pool.workers)
+    shares = Counter(t.input for t in tasks)
+    parts: dict[str, list[Result]] = {}
 
     def finish(result: Result) -> None:
         nonlocal done
+        if shares[result.input] > 1:  # one share of a split input: record when all are in
+            parts.setdefault(result.input, []).append(result)
+            if len(parts[result.input]) < shares[result.input]:
+                return
+            result = _merge(parts.pop(result.input))
         done += 1
         if result.traceback:
             log.error("internal error on %s:\n%s", result.input, result.traceback)
@@ -214,37 +233,113 @@ def _execute(ws, store, rows, tasks, jobs, stop, report, on_result) -> None:
 
     queue = list(tasks)
     while queue and not stop.is_set():
-        suspects, queue = _run_pool(ws, queue, min(jobs, len(queue)), stop, finish)
+        suspects, queue = pool.run(queue, stop, finish)
         # A worker died (decoder crash, memory cap, stuck C code): which of the inputs in
         # flight did it? Each runs alone; one that kills its worker alone is failed.
         for task in suspects:
             if stop.is_set():
                 break
-            culprit, _ = _run_pool(ws, [task], 1, stop, finish)
+            with WorkerPool(ws, 1) as alone:
+                culprit, _ = alone.run([task], stop, finish)
             if culprit:
                 finish(Result(task.input, task.profile, "unknown", "failed",
                               error="the worker process died on this file (a crash in a decoder, or over "
                                     "[limits] memory_mb); the file is probably damaged"))
 
 
-def _run_pool(ws: Workspace, tasks: list[Task], workers: int, stop: threading.Event,
-              finish: Callable[[Result], None]) -> tuple[list[Task], list[Task]]:
-    """Run tasks on a fresh process pool until done, stopped, or a worker dies.
+# Relative encoding cost per format, to share an input's formats fairly between workers.
+_COST = {"avif": 3, "webp": 2}
 
-    Returns (tasks in flight when a worker died, tasks not started yet).
-    """
-    limits = ws.config.limits
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pipeline.worker", "stages"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                               initargs=(limits.memory_mb,))
-    queue = list(tasks)
-    running: dict[Future, tuple[Task, float]] = {}
-    broken: list[Task] = []
-    try:
+
+def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
+    """Fewer inputs than workers (a file dropped on an idle watcher): give each image input's
+    formats to several workers. Each share decodes the file again (tens of milliseconds for the
+    sizes where this matters) and writes only its own formats; the results are merged."""
+    from pipeline.sniff import sniff
+
+    share = workers // len(tasks)
+    out = []
+    for task in tasks:
+        options = ws.profiles[task.profile].options("image")
+        try:
+            image = sniff(ws.root / task.input).kind == "image"
+        except OSError:
+            image = False
+        if share < 2 or not image or options is None or len(options.formats) < 2:
+            out.append(task)
+            continue
+        groups: list[list[str]] = [[] for _ in range(min(share, len(options.formats)))]
+        for fmt in sorted(options.formats, key=lambda f: -_COST.get(f, 1)):
+            min(groups, key=lambda g: sum(_COST.get(f, 1) for f in g)).append(fmt)
+        out += [replace(task, formats=tuple(g)) for g in groups]
+    return out
+
+
+def _merge(results: list[Result]) -> Result:
+    """One Result from the shares of a split input: failed if any share failed."""
+    failed = [r for r in results if r.status == "failed"]
+    first = failed[0] if failed else results[0]
+    if failed:
+        return first
+    renditions = [r for res in results for r in res.facts.get("renditions", [])]
+    return replace(first, outputs=[o for r in results for o in r.outputs],
+                   warnings=list(dict.fromkeys(w for r in results for w in r.warnings)),
+                   facts={**first.facts, "renditions": renditions}, seconds=max(r.seconds for r in results))
+
+
+class WorkerPool:
+    """Worker processes that run Tasks: the executor seam. Kept across batches by the watcher
+    (no start-up per drop); replaced after a worker dies."""
+
+    def __init__(self, ws: Workspace, workers: int):
+        self.ws, self.workers = ws, max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["pipeline.worker", "stages"])
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
+                                             initargs=(self.ws.config.limits.memory_mb,))
+        return self._pool
+
+    def warm(self) -> None:
+        """Start every worker now, so that the first input does not wait for them."""
+        pool = self._executor()
+        for fut in [pool.submit(time.sleep, 0.05) for _ in range(self.workers)]:
+            fut.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _kill(self) -> None:
+        if self._pool is not None:
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                proc.kill()
+        self.close()
+
+    def run(self, tasks: list[Task], stop: threading.Event,
+            finish: Callable[[Result], None]) -> tuple[list[Task], list[Task]]:
+        """Run tasks until done, stopped, or a worker dies.
+
+        Returns (tasks in flight when a worker died, tasks not started yet).
+        """
+        limits = self.ws.config.limits
+        pool = self._executor()
+        queue = list(tasks)
+        running: dict[Future, tuple[Task, float]] = {}
+        broken: list[Task] = []
         while queue or running:
             # Two per worker keeps both busy while staying quick to stop.
-            while queue and len(running) < workers * 2 and not stop.is_set():
+            while queue and len(running) < self.workers * 2 and not stop.is_set():
                 task = queue.pop(0)
                 running[pool.submit(process, task)] = (task, time.monotonic())
             if not running:
@@ -260,8 +355,7 @@ def _run_pool(ws: Workspace, tasks: list[Task], workers: int, stop: threading.Ev
             # (plus grace) the pool is killed; the overdue input fails, the others are retried.
             overdue = {f for f, (_, started) in running.items() if time.monotonic() - started > limits.timeout + 30}
             if broken or overdue:
-                for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                    proc.kill()
+                self._kill()
                 for fut, (task, _) in running.items():
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         finish(fut.result())
@@ -270,11 +364,8 @@ def _run_pool(ws: Workspace, tasks: list[Task], workers: int, stop: threading.Ev
                                       error=f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
                     else:
                         broken.append(task)
-                running.clear()
                 break
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return broken, queue
+        return broken, queue
 
 
 def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:

@@ -27,6 +27,7 @@ class Task:
     input: str  # workspace-relative path
     profile: str
     sidecar: str | None = None  # workspace-relative path of the sidecar
+    formats: tuple[str, ...] = ()  # only these image formats (an input shared between idle workers)
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,7 @@ class Watcher:
         self.echo = echo
         self.jobs = jobs
         self.seen: str | None = None
+        self.waiting = False
 
     def fingerprint(self) -> str:
         """Size and mtime of every file the pipeline reads: watched folders (inputs and
@@ -165,12 +166,15 @@ class Watcher:
             ws = Workspace.open(self.root)
             report = run(ws, jobs=self.jobs, command="serve")
         except LockedError as e:
-            self.echo(f"waiting: {e}")
+            if not self.waiting:  # say it once, not every second
+                self.echo(f"waiting: {e}; the page reloads when that run or watcher rebuilds the site")
+            self.waiting = True
             return False  # try again next tick
         except CrossmediaError as e:
             self.echo(f"error: {e}")
             self.seen = now  # nothing to do until the user edits something
             return False
+        self.waiting = False
         self.seen = now
         if report.interrupted:
             raise KeyboardInterrupt

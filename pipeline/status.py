@@ -6,6 +6,7 @@ from collections import Counter
 
 from pipeline.lock import holder
 from pipeline.store import Store
+from pipeline.watch import watch_state
 from pipeline.workspace import Workspace
 
 
@@ -32,6 +33,7 @@ def status(ws: Workspace) -> dict:
         "pending": pending,
         "last_run": runs[0] if runs else None,
         "lock": holder(ws.state),
+        "watcher": watch_state(ws),
     }
 
 
@@ -46,6 +48,16 @@ def format_status(data: dict) -> str:
         lines.append(f"last run: {last['started']} -> {last['finished'] or 'did not finish'}")
     lock = data["lock"]
     lines.append(f"busy: `crossmedia {lock['command']}` (pid {lock['pid']}) since {lock['since']}" if lock else "idle: no run or watcher holds the workspace")
+    watcher = data.get("watcher")
+    if watcher:
+        if watcher["running"]:
+            last = watcher.get("last_batch") or {}
+            lines.append(f"watcher: {watcher['state']}, {watcher['queued']} queued, pid {watcher['pid']} since {watcher['since']}"
+                         + (f"; last batch {last.get('finished')}: {last.get('processed')} processed, {last.get('failed')} failed" if last else ""))
+        else:
+            lines.append(f"watcher: not running (last seen {watcher.get('updated', '?')}, {watcher['state']})")
+        if watcher.get("last_error"):
+            lines.append(f"  last error: {watcher['last_error']}")
     if data["failed"]:
         lines.append("failed:")
         lines += [f"  {f['input']}: {f['error']}" for f in data["failed"]]

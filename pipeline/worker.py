@@ -109,6 +109,8 @@ def process(task: Task) -> Result:
             section, chain = CHAINS.get(kind, (kind, []))
             recipe = profile.recipe(section, sidecar_raw)
             options = profile.options(section) if chain else None
+            if options is not None and task.formats:
+                options = replace(options, formats=[f for f in options.formats if f in task.formats])
             if options is None:
                 return Result(task.input, task.profile, media, "skipped",
                               warnings=[f"profile {task.profile!r} has no [{section}] section, so {media} files are not "

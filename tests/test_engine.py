@@ -290,3 +290,15 @@ def test_corpus_copies_are_what_the_manifest_says():
     """The fixtures are the published bytes (guards against a corrupted checkout of shared/)."""
     for e in corpus_entries(kind="image")[:5]:
         assert sha(CORPUS / e["path"]) == e["sha256"], e["path"]
+
+
+def test_a_lone_input_shares_its_formats_between_idle_workers_and_is_recorded_once(ws):
+    ws.drop("images/orient-1.jpg")
+    ws.run("--jobs", "2", expect=0)
+    item = ws.item("inbox/web/orient-1.jpg")
+    suffixes = sorted(Path(o).suffix for o in item["outputs"])
+    assert suffixes == sorted([".avif", ".webp", ".jpg"] * 4)  # 1800 (source), 1280, 640, 320
+    assert len(item["facts"]["renditions"]) == 12 and len(set(item["outputs"])) == 12
+    assert len(item["warnings"]) == len(set(item["warnings"]))
+    with sqlite3.connect(ws.root / ".crossmedia/state.db") as c:
+        assert c.execute("SELECT times_processed FROM items").fetchall() == [(1,)]
