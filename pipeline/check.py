@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bs4 import BeautifulSoup
+from bs4.filter import ElementFilter
 
 from pipeline.workspace import Workspace
 
@@ -36,6 +37,7 @@ RESOURCES = {("img", "src"), ("img", "srcset"), ("source", "src"), ("source", "s
              ("image", "xlink:href"), ("use", "href"), ("use", "xlink:href")}
 NAVIGATION = {("a", "href"), ("area", "href"), ("form", "action")}
 SHARE = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "og:video", "og:audio")
+_TAGS = {tag for tag, _ in RESOURCES | NAVIGATION} | {"img", "style", "meta", "base"}
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.I)
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _NUMBER = re.compile(r"^\d+$")
@@ -55,41 +57,61 @@ class CheckResult:
     pages: int = 0
     problems: list[Problem] = field(default_factory=list)
     external_links: set[str] = field(default_factory=set)
+    _kinds: dict[Path, str] = field(default_factory=dict, repr=False)  # one stat per path per check
+
+    def kind(self, path: Path) -> str:
+        """"file", "dir" or "" (missing)."""
+        if path not in self._kinds:
+            self._kinds[path] = "file" if path.is_file() else "dir" if path.is_dir() else ""
+        return self._kinds[path]
 
     def as_dict(self) -> dict:
         return {"pages": self.pages, "problems": [{"page": p.page, "problem": p.what} for p in self.problems],
                 "external_links": sorted(self.external_links)}
 
 
-def check(ws: Workspace) -> CheckResult:
-    return check_out(ws.out)
+def check(ws: Workspace, only: set[Path] | None = None) -> CheckResult:
+    return check_out(ws.out, only)
 
 
-def check_out(out: Path) -> CheckResult:
+def check_out(out: Path, only: set[Path] | None = None) -> CheckResult:
+    """Check every page under `out` (or only the pages in `only`, with what they link)."""
     out = out.resolve()
     result = CheckResult()
     if not out.is_dir():
         return result
     css_seen: set[Path] = set()
-    for page in sorted(p for p in out.rglob("*.html") if ".tmp" not in p.relative_to(out).parts):
+    pages = sorted(p for p in out.rglob("*.html") if ".tmp" not in p.relative_to(out).parts) if only is None else \
+        sorted(p.resolve() for p in only if p.suffix == ".html" and p.is_file())
+    for page in pages:
         result.pages += 1
         _check_page(out, page, result, css_seen)
     return result
 
 
-def check_notes(ws: Workspace, limit: int = 20) -> list[str]:
+def check_notes(ws: Workspace, only: set[Path] | None = None, limit: int = 20) -> list[str]:
     """Problems as report notes (at most `limit`, then how many more)."""
-    problems = check(ws).problems
+    problems = check(ws, only).problems
     notes = [f"check: {p}" for p in problems[:limit]]
     if len(problems) > limit:
         notes.append(f"check: ... and {len(problems) - limit} more; run `crossmedia check -w {ws.root}`")
     return notes
 
 
+class _Wanted(ElementFilter):
+    """Only the elements the checks read are built into the tree (building it is most of the time)."""
+
+    def allow_tag_creation(self, nsprefix, name, attrs) -> bool:
+        attrs = attrs or {}
+        return name in _TAGS or "style" in attrs or any(
+            isinstance(v, str) and v.lstrip()[:11].lower() == "javascript:" for v in attrs.values())
+
+
 def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path]) -> None:
     rel = page.relative_to(out).as_posix()
     try:
-        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser")
+        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser",
+                             parse_only=_Wanted())
     except OSError as e:
         result.problems.append(Problem(rel, f"cannot be read: {e.strerror}"))
         return
@@ -206,9 +228,9 @@ def _reference(out: Path, base: Path, url: str, what: str, fetched: bool, result
         problem(f"{what} points outside out/")
         return None
     target = out / joined
-    if target.is_dir():
+    if result.kind(target) == "dir":
         target = target / "index.html"
-    if not target.is_file():
+    if result.kind(target) != "file":
         problem(f"{what} is broken: out/{joined} does not exist")
         return None
     if not target.resolve().is_relative_to(out):  # a symbolic link out of out/

@@ -23,5 +23,6 @@ def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
     build_banners(ws, report)  # out/banners/ (#7)
-    if build_site(ws, report, inputs_changed):  # out/site/: preview site and pages (#6)
-        report.notes.extend(check_notes(ws))  # every page under out/ read back after a build (#6)
+    written = build_site(ws, report, inputs_changed)  # out/site/: preview site and pages (#6)
+    if written is not None:  # read back what the site build wrote, and the banners' pages (#6)
+        report.notes.extend(check_notes(ws, only=written | set((ws.out / "banners").rglob("*.html"))))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import urllib.parse
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
@@ -31,7 +32,8 @@ def environment(ws: Workspace) -> Environment:
     if own.is_dir():
         loaders.append(FileSystemLoader(own))
     loaders.append(builtin)
-    return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
+    # auto_reload off: one environment per build, templates do not change during it
+    return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined, auto_reload=False,
                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
@@ -43,8 +45,14 @@ def href(page: str, target: str) -> str:
     """
     if target.startswith("#"):
         return target
-    rel = posixpath.relpath(target, posixpath.dirname(page) or ".")
-    return urllib.parse.quote(rel, safe="/#")
+    folder, name = posixpath.split(target)
+    up = _relative_dir(folder or ".", posixpath.dirname(page) or ".")
+    return urllib.parse.quote(f"{up}/{name}" if up != "." else name, safe="/#")
+
+
+@lru_cache(maxsize=4096)
+def _relative_dir(folder: str, start: str) -> str:
+    return posixpath.relpath(folder, start)  # pure string arithmetic: safe to remember
 
 
 class Writer:

@@ -211,10 +211,11 @@ class PreviewSite:
         preview = self.media.source_preview(row)  # print: CMYK renditions; the source stands in
         return self._img(page, self.media.thumbnail(preview.path) if preview else None, alt)
 
-    def card(self, page: str, row: Row) -> Card:
+    def card(self, page: str, row: Row, with_thumb: bool = True) -> Card:
         name = PurePosixPath(row.input).name
         return Card(name=name, input=row.input, profile=row.profile, media=row.media, status=row.status,
-                    href=href(page, asset_page_path(row)), thumb=self.thumb(page, row), warnings=len(row.warnings),
+                    href=href(page, asset_page_path(row)), thumb=self.thumb(page, row) if with_thumb else None,
+                    warnings=len(row.warnings),
                     error=row.error, search=f"{row.input} {row.profile} {row.media}".lower())
 
     def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
@@ -230,7 +231,7 @@ class PreviewSite:
 
     def asset(self, row: Row) -> AssetPage:
         page = asset_page_path(row)
-        card = self.card(page, row)
+        card = self.card(page, row, with_thumb=False)  # the page shows the source itself
         outs = outputs_of(row)
         source, note, crops, comparisons = None, "", [], []
         if row.media == "image" and row.status == "processed":

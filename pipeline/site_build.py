@@ -125,18 +125,21 @@ def report_pages(ws: Workspace, report) -> None:
 
 
 # Build ---------------------------------------------------------------------------------------
-def build_site(ws: Workspace, report, inputs_changed: bool) -> bool:
+def build_site(ws: Workspace, report, inputs_changed: bool) -> set[Path] | None:
     """The publish step's hook: build if anything changed, add notes and page items to the
-    run's report (a `pipeline.engine.RunReport`); True when it built."""
-    built = inputs_changed or site_changed(ws)
-    if built:
-        report.notes.extend(build(ws, report.started))
+    run's report (a `pipeline.engine.RunReport`). Returns the files this build wrote (for the
+    check), or None when nothing needed building."""
+    written = None
+    if inputs_changed or site_changed(ws):
+        written = set()
+        report.notes.extend(build(ws, report.started, written))
     report_pages(ws, report)
-    return built
+    return written
 
 
-def build(ws: Workspace, started: str | None = None) -> list[str]:
-    """Build out/site/ from the store now; return notes for the report."""
+def build(ws: Workspace, started: str | None = None, written: set[Path] | None = None) -> list[str]:
+    """Build out/site/ from the store now; return notes for the report. `written` collects
+    the files whose bytes changed."""
     started = started or now()
     rows = _rows(ws)
     built_from = fingerprint(ws, rows)
@@ -152,8 +155,10 @@ def build(ws: Workspace, started: str | None = None) -> list[str]:
     name = ws.config.name or ws.root.name
 
     def chrome_for(page: str) -> Chrome:
+        # Only the index says when it was built: an asset page changes when its asset does.
         return Chrome(site_name=name, css=href(page, SITE_CSS), js=href(page, SITE_JS), home=href(page, "site/index.html"),
-                      logo=Img(href(page, logo.path), logo.width, logo.height, name) if logo else None, built=started)
+                      logo=Img(href(page, logo.path), logo.width, logo.height, name) if logo else None,
+                      built=started if page == "site/index.html" else "")
 
     # Pages first: the index lists them.
     old = _load_state(ws).get("pages", {})
@@ -187,6 +192,8 @@ def build(ws: Workspace, started: str | None = None) -> list[str]:
         notes.append(f"preview site not built: template {getattr(e, 'name', '') or ''} failed: {e}")
         writer.written |= {p for p in (ws.out / "site").rglob("*.html")} if (ws.out / "site").is_dir() else set()
     _sweep(ws, writer.written | media.used)
+    if written is not None:
+        written |= writer.changed
     _save_state(ws, {"fingerprint": built_from, "built": started, "pages": entries, "media_made": media.made})
     log.info("site built: %d assets, %d pages, %d pictures made", len(rows), len(results), media.made)
     return notes

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ log = logging.getLogger("crossmedia")
 
 VERSION = "1"  # bump when what is drawn here changes, so cached files are redone
 PREVIEW_WIDTH = 1200  # source previews and "before" images: enough for a designer's screen
+AS_IS_BYTES = 2_000_000  # larger sources are redrawn smaller even when a browser could show them
 THUMB_WIDTH = 480  # index cards are at most ~300 CSS px wide: sharp on 1.5x screens
 SHARE_SIZE = (1200, 630)  # Open Graph / Twitter summary_large_image
 SHARE_ASPECT = "40:21"  # 1200:630 in lowest terms, for stages.decode's shrink-on-load
@@ -164,7 +166,27 @@ class Media:
                 opened.close()
 
     # What the pages show ------------------------------------------------------------------
+    def as_is(self, row: Row) -> bool:
+        """Can a browser show the source file itself as the pipeline sees it? (a web format, no
+        colour conversion, upright, not larger than a preview): then it is copied, not redrawn."""
+        f = row.facts
+        return (f.get("format") in ("jpeg", "png", "webp", "gif") and f.get("mode") in ("RGB", "RGBA", "L", "LA", "P")
+                and not f.get("colour_converted_from") and f.get("orientation", 1) == 1
+                and 0 < int(f.get("width") or 0) <= PREVIEW_WIDTH and 0 < row.size <= AS_IS_BYTES)
+
     def source_preview(self, row: Row) -> Shown | None:
+        if self.as_is(row):
+            ext = {"jpeg": "jpg"}.get(row.facts["format"], row.facts["format"])
+            path, shown = self._cached(self._key("as-is", row.input, row.sha256), ext)
+            if shown:
+                return shown
+            try:
+                write_atomic(path, self.ws.tmp, lambda tmp: shutil.copyfile(self.ws.root / row.input, tmp))
+            except OSError:
+                return None
+            self.used.add(path)
+            self.made += 1
+            return Shown(self._rel(path), int(row.facts["width"]), int(row.facts["height"]))
         alpha = bool(row.facts.get("has_alpha"))
         path, shown = self._cached(self._key("source", row.input, row.sha256, row.recipe), "webp" if alpha else "jpg")
         if shown:
@@ -177,6 +199,8 @@ class Media:
     def before(self, row: Row, rendition: dict, width: int) -> Shown | None:
         """The source cut like `rendition` and sized like it: the "before" of a comparison."""
         crop = rendition.get("crop") or [0, 0, 1, 1]
+        if self.as_is(row) and [float(v) for v in crop] == [0, 0, 1, 1]:
+            return self.source_preview(row)  # the browser scales it to the rendition's box
         alpha = bool(row.facts.get("has_alpha"))
         path, shown = self._cached(self._key("before", row.input, row.sha256, row.recipe, crop, width), "webp" if alpha else "jpg")
         if shown:

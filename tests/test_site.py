@@ -195,6 +195,14 @@ def test_print_renditions_are_compared_as_a_soft_proof(site):
     assert any("ppi" in li.text for li in page.select(".warnings li"))
 
 
+def test_a_source_a_browser_can_show_is_copied_not_redrawn(site):
+    page = asset_page(site, "inbox/print/tiny-128.jpg", "print")  # a small sRGB JPEG, upright
+    doc = soup(page)
+    src = doc.select_one(".crop-frame img")["src"]
+    assert src.endswith(".jpg") and (page.parent / src).read_bytes() == (CORPUS / "images/tiny-128.jpg").read_bytes()
+    assert doc.select_one(".compare img.before")["src"] == src  # uncropped: the source itself is the "before"
+
+
 def test_failed_input_page_says_why(site):
     page = soup(asset_page(site, "inbox/web/truncated.jpg"))
     assert "truncated or damaged" in page.select_one(".problem .error").text
