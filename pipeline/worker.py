@@ -7,6 +7,7 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 from __future__ import annotations
 
 import hashlib
+import logging
 import resource
 import signal
 import time
@@ -21,6 +22,8 @@ from pipeline.names import one_line
 from pipeline.sidecar import parse_sidecar, read_sidecar
 from pipeline.sniff import sniff
 from pipeline.workspace import Workspace
+
+log = logging.getLogger("crossmedia")
 
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
@@ -131,6 +134,13 @@ def process(task: Task) -> Result:
         failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
                                       f"traceback in .crossmedia/crossmedia.log", started, stat)
         return replace(failed, traceback=traceback.format_exc())
+    if media == "image" and job.pixels is not None:
+        from pipeline.site_media import write_source_preview
+
+        try:
+            write_source_preview(ws, task.input, sha, recipe, dict(job.facts), st.st_size, job.pixels)
+        except OSError as e:  # the site can still make it later; the renditions are what counts
+            log.warning("source preview of %s not written: %s", task.input, e)
     facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
     facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
     return Result(task.input, task.profile, media, "processed",
