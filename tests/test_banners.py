@@ -177,6 +177,12 @@ def ssim(a: Image.Image, b: Image.Image, k: int = 7) -> float:
     return float((((2 * mx * my + c1) * (2 * cov + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean())
 
 
+def _load(path) -> Image.Image:
+    with Image.open(path) as im:
+        im.load()
+        return im.copy()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("size", SIZES)
 def test_every_size_in_chromium(sample, browser, size):
@@ -202,21 +208,25 @@ def test_every_size_in_chromium(sample, browser, size):
 
     # The first moment, for contrast with the end frame.
     browser.execute_script("document.getAnimations().forEach(a => { a.pause(); a.currentTime = 0; });")
-    start = Image.open(screenshot(browser, f"banner-{size}-start"))
+    start = _load(screenshot(browser, f"banner-{size}-start"))
     # Play at 8x speed (the banner's own clock, not a wall-clock assertion) past its total duration.
     total_ms = 6000
     browser.execute_cdp_cmd("Animation.enable", {})
     browser.execute_cdp_cmd("Animation.setPlaybackRate", {"playbackRate": 8})
-    t0 = browser.execute_script("document.getAnimations().forEach(a => a.play()); return document.timeline.currentTime;")
+    # play() starts an animation at the next frame, not at once: count its duration from the
+    # moment it really started (its startTime), or a busy machine makes it look too long.
+    t0 = browser.execute_async_script("""const done = arguments[arguments.length - 1], all = document.getAnimations();
+        all.forEach(a => a.play());
+        Promise.all(all.map(a => a.ready)).then(() => done(Math.max(...all.map(a => a.startTime))));""")
     assert browser.execute_script("return document.getAnimations().filter(a => a.playState === 'running').length;") > 0
     WebDriverWait(browser, 30, poll_frequency=0.1).until(
         lambda d: d.execute_script("return document.timeline.currentTime;") >= t0 + total_ms + 100)
     states = browser.execute_script("return document.getAnimations().map(a => a.playState);")
     assert states and set(states) == {"finished"}
 
-    end = Image.open(screenshot(browser, f"banner-{size}-end"))
+    end = _load(screenshot(browser, f"banner-{size}-end"))
     assert end.size == (w, h)
-    backup = Image.open(sample.root / "out" / "banners" / f"bug-spray-{size}-backup.jpg")
+    backup = _load(sample.root / "out" / "banners" / f"bug-spray-{size}-backup.jpg")
     score, contrast = ssim(end, backup), ssim(start, backup)
     scores = ARTIFACTS / "banner-ssim.json"
     known = json.loads(scores.read_text()) if scores.exists() else {}
