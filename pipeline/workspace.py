@@ -126,6 +126,11 @@ class Workspace:
                                 problem="file name is not valid UTF-8; rename the file")
                 continue
             sidecar = f"{rel}.toml" if f"{entry.name}.toml" in names else None
+            if sidecar and not self.inside(self.root / sidecar):
+                yield Candidate(rel, profile, 0, 0, None,
+                                problem=f"sidecar {entry.name}.toml is a symbolic link that points outside the workspace; "
+                                        f"copy the file in instead")
+                continue
             if entry.is_symlink():
                 yield self._symlink(entry, rel, profile, sidecar)
                 continue
@@ -137,9 +142,15 @@ class Workspace:
             st = entry.stat(follow_symlinks=False)
             yield Candidate(rel, profile, st.st_size, st.st_mtime_ns, sidecar)
 
+    def inside(self, path: Path) -> bool:
+        """Does `path`, symbolic links followed, stay in the workspace (and out of .crossmedia/)?
+        Checked at scan time and again by the worker right before it reads (the link may change)."""
+        target = path.resolve()
+        return target.is_relative_to(self.root) and not target.is_relative_to(self.state)
+
     def _symlink(self, entry: os.DirEntry, rel: str, profile: str, sidecar: str | None) -> Candidate:
         target = Path(entry.path).resolve()
-        if not target.is_relative_to(self.root) or target.is_relative_to(self.state):
+        if not self.inside(target):
             return Candidate(rel, profile, 0, 0, sidecar,
                              problem="symbolic link points outside the workspace; copy the file in instead")
         if not target.is_file():
