@@ -116,7 +116,7 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
     their state. `pool`: workers to reuse (the watcher's); by default one for this batch."""
     stop = stop or threading.Event()
     report = RunReport(started=now())
-    left = clear_tmp(ws.tmp)
+    left = clear_tmp(ws.tmp) + clear_tmp(ws.state_tmp)
     if left:
         report.notes.append(f"removed {left} partial file(s) left by an interrupted run")
     store = Store(ws.state / "state.db")
@@ -408,10 +408,10 @@ def _quarantine(ws: Workspace, result: Result) -> None:
             f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
     try:
         if source.is_file() and not source.is_symlink():
-            write_atomic_copy(source, ws.quarantine / name, ws.tmp)
+            write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)
     except OSError as e:
         text += f"note: the copy failed ({e.strerror}); the original is still at {result.input}\n"
-    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.tmp, text.encode())
+    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.state_tmp, text.encode())
 
 
 def write_atomic_copy(source: Path, final: Path, tmp_dir: Path) -> None:

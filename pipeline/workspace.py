@@ -69,6 +69,12 @@ class Workspace:
         return self.out / ".tmp"
 
     @property
+    def state_tmp(self) -> Path:
+        """Temp files for quarantine/ and .crossmedia/: on the workspace's own file system, which
+        out/ need not share (a mounted publish share); cleared at the start of every run."""
+        return self.state / "tmp"
+
+    @property
     def quarantine(self) -> Path:
         return self.root / "quarantine"
 
