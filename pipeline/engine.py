@@ -166,8 +166,9 @@ def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunRe
         out_dir = ws.output_dir(cand.rel, cand.profile)
         if cand.problem or out_dir in claimed:
             error = cand.problem or f"its outputs would overwrite those of {claimed[out_dir]}; rename one of them"
+            # Refused before anything was written (and a clashing out_dir is the other input's).
             _record_failure(ws, store, rows.get(cand.rel), Result(cand.rel, cand.profile, "unknown", "failed", error=error,
-                                                                  size=cand.size, mtime_ns=cand.mtime_ns))
+                                                                  size=cand.size, mtime_ns=cand.mtime_ns), wrote=False)
             items.append({"input": cand.rel, "profile": cand.profile, "media": "unknown", "status": "failed",
                           "outputs": [], "warnings": [], "error": error})
             continue
@@ -382,16 +383,32 @@ def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> Non
                      times_processed=1 if result.status == "processed" else 0))
 
 
-def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
-    """A failed input: its earlier outputs go (they no longer match the file), a copy and the
-    error go to quarantine/, the store remembers it so an unchanged file is not retried."""
+def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result, wrote: bool = True) -> None:
+    """A failed input: its earlier outputs go (they no longer match the file), and so do the
+    renditions it wrote before it failed; a copy and the error go to quarantine/, the store
+    remembers it so an unchanged file is not retried."""
     if old is not None:
         _remove_outputs(ws, old.outputs)
+    if wrote:
+        _remove_partial(ws, result)
     _quarantine(ws, result)
     log.error("failed %s: %s", result.input, result.error)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
                      size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
                      outputs=[], warnings=result.warnings, error=result.error, facts={}))
+
+
+def _remove_partial(ws: Workspace, result: Result) -> None:
+    """Renditions written before the input failed (a timeout, a full disk at the third width):
+    the input's own output folder holds only its files (one folder per input)."""
+    if result.profile not in ws.profiles:
+        return
+    folder = ws.output_dir(result.input, result.profile)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        folder.rmdir()
 
 
 def quarantine_name(rel: str) -> str:
