@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -24,14 +25,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
-from pipeline.errors import ExitCode
+from pipeline.errors import DiskFullError, ExitCode
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
-from pipeline.names import safe_name
+from pipeline.names import one_line, safe_name
 from pipeline.publish import publish
 from pipeline.sidecar import read_sidecar
 from pipeline.store import Row, Store, now
-from pipeline.worker import file_sha256, init_worker, process
+from pipeline.worker import DISK_FULL, file_sha256, init_worker, process
 from pipeline.workspace import Candidate, Workspace
 
 log = logging.getLogger("crossmedia")
@@ -103,8 +104,20 @@ def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
         restore = stop.install()
         try:
             return run_locked(ws, jobs=jobs, on_result=on_result, stop=stop.event)
+        except (OSError, sqlite3.OperationalError) as e:
+            if not disk_full(e):
+                raise
+            raise DiskFullError(f"no space left on the device ({one_line(e, 160)}); nothing half-written was kept. "
+                                f"Free some space and run again: what was not recorded is retried") from None
         finally:
             restore()
+
+
+def disk_full(e: BaseException) -> bool:
+    """ENOSPC/EDQUOT from a write, or SQLite's own way of saying it."""
+    if isinstance(e, OSError):
+        return e.errno in DISK_FULL
+    return "disk is full" in str(e)
 
 
 def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
@@ -386,15 +399,18 @@ def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> Non
 def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result, wrote: bool = True) -> None:
     """A failed input: its earlier outputs go (they no longer match the file), and so do the
     renditions it wrote before it failed; a copy and the error go to quarantine/, the store
-    remembers it so an unchanged file is not retried."""
+    remembers it so an unchanged file is not retried. A failure that is not the input's fault
+    (disk full) is not quarantined and is retried by the next run (an empty recipe never matches)."""
     if old is not None:
         _remove_outputs(ws, old.outputs)
     if wrote:
         _remove_partial(ws, result)
-    _quarantine(ws, result)
+    if not result.retry:
+        _quarantine(ws, result)
     log.error("failed %s: %s", result.input, result.error)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
-                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256,
+                     recipe="" if result.retry else result.recipe,
                      outputs=[], warnings=result.warnings, error=result.error, facts={}))
 
 

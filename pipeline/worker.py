@@ -6,6 +6,7 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import resource
@@ -26,6 +27,8 @@ from pipeline.workspace import Workspace
 log = logging.getLogger("crossmedia")
 
 _workspaces: dict[str, tuple[float, Workspace]] = {}
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class JobTimeout(Exception):
@@ -135,10 +138,15 @@ def process(task: Task) -> Result:
         return _failed(task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat)
     except MemoryError:
         return _failed(task, media, f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows", started, stat)
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            return _internal(task, media, e, started, stat)
+        # Not the input's fault: no quarantine, and the next run tries it again (#8).
+        return replace(_failed(task, media, f"no space left on the device of out/ ({e.strerror}); nothing half-written "
+                                            f"was kept; free some space: the next run retries this input", started, stat),
+                       retry=True)
     except Exception as e:  # a bug of ours: keep the run going, keep the traceback
-        failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
-                                      f"traceback in .crossmedia/crossmedia.log", started, stat)
-        return replace(failed, traceback=traceback.format_exc())
+        return _internal(task, media, e, started, stat)
     if media == "image" and job.pixels is not None:
         from pipeline.site_media import write_source_preview
 
@@ -151,6 +159,12 @@ def process(task: Task) -> Result:
     return Result(task.input, task.profile, media, "processed",
                   outputs=[ws.rel(o.path) for o in job.outputs], warnings=list(dict.fromkeys(job.warnings)),
                   facts=facts, seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
+
+
+def _internal(task: Task, media: str, e: BaseException, started: float, stat: dict) -> Result:
+    failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
+                                  f"traceback in .crossmedia/crossmedia.log", started, stat)
+    return replace(failed, traceback=traceback.format_exc())
 
 
 def _failed(task: Task, media: str, error: str, started: float, stat: dict) -> Result:
