@@ -132,7 +132,12 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
     left = clear_tmp(ws.tmp) + clear_tmp(ws.state_tmp)
     if left:
         report.notes.append(f"removed {left} partial file(s) left by an interrupted run")
-    store = Store(ws.state / "state.db")
+    db = ws.state / "state.db"
+    missing = (not db.exists() or db.stat().st_size == 0) and ws.report_path.exists()
+    store = Store(db)
+    if missing:  # an earlier run wrote a report: the store was deleted or emptied, not never made (#8)
+        store.recovered = (f"state database {db.name} was missing or empty (deleted?); every input is checked again "
+                           f"and its outputs rewritten")
     if store.recovered:
         report.notes.append(store.recovered)
         log.warning(store.recovered)
