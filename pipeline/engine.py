@@ -28,7 +28,7 @@ from pipeline.atomic import clear_tmp, write_bytes_atomic
 from pipeline.errors import DiskFullError, ExitCode
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
-from pipeline.names import one_line, safe_name
+from pipeline.names import one_line, printable, safe_name
 from pipeline.publish import publish
 from pipeline.sidecar import read_sidecar
 from pipeline.store import Row, Store, now
@@ -243,7 +243,7 @@ def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) 
             result = _merge(parts.pop(result.input))
         done += 1
         if result.traceback:
-            log.error("internal error on %s:\n%s", result.input, result.traceback)
+            log.error("internal error on %s:\n%s", printable(result.input), result.traceback)
         _record(ws, store, rows.get(result.input), result)
         report.items.append(_item(result, with_facts=result.status == "processed"))
         report.counts[result.status] += 1
@@ -412,7 +412,7 @@ def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result
         _remove_partial(ws, result)
     if not result.retry:
         _quarantine(ws, result)
-    log.error("failed %s: %s", result.input, result.error)
+    log.error("failed %s: %s", printable(result.input), result.error)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
                      size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256,
                      recipe="" if result.retry else result.recipe,
@@ -442,7 +442,7 @@ def _quarantine(ws: Workspace, result: Result) -> None:
     name = quarantine_name(result.input)
     source = ws.root / result.input
     ws.quarantine.mkdir(parents=True, exist_ok=True)
-    text = (f"input: {result.input}\nprofile: {result.profile}\nwhen: {now()}\n"
+    text = (f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
             f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
     try:
         if source.is_file() and not source.is_symlink():

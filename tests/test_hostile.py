@@ -338,6 +338,10 @@ def test_hostile_names_symlinks_and_sidecars_never_escape_the_workspace_or_injec
     assert b"root:x:0:0" not in everything
 
     assert_no_injection(ws.root / "out" / "site")
+    # Nor into the terminal or the log: escapes, bidi overrides and control characters are shown escaped.
+    for text in (done.stderr, (ws.root / ".crossmedia/crossmedia.log").read_text(encoding="utf-8")):
+        assert "\x1b" not in text and "\u202e" not in text and "\x01" not in text
+    assert "processed inbox/web/a\\nb.jpg" in done.stderr
 
 
 ALLOWED_SCRIPTS = {"static/site.js", "../static/site.js", "../../static/site.js"}
