@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,10 +99,14 @@ class Workspace:
 
     def folder_of(self, rel: str) -> str | None:
         path = PurePosixPath(rel)
-        for folder in sorted(self.folders(), key=len, reverse=True):
+        for folder in self._longest_first:
             if path.is_relative_to(folder):
                 return folder
         return None
+
+    @functools.cached_property
+    def _longest_first(self) -> list[str]:  # folder_of runs once per input (W3, #8)
+        return sorted(self.folders(), key=len, reverse=True)
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
