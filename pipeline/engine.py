@@ -341,7 +341,7 @@ class WorkerPool:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["pipeline.worker", "stages"])
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.ws.config.limits.memory_mb,))
+                                             initargs=(self.ws.config.limits.memory_mb, os.getpid()))
         return self._pool
 
     def warm(self) -> None:

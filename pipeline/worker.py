@@ -6,11 +6,15 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
+import os
 import resource
+import select
 import signal
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -35,13 +39,37 @@ class JobTimeout(Exception):
     pass
 
 
-def init_worker(memory_mb: int) -> None:
-    """Process-pool initializer: cap the address space so one input cannot take the machine."""
+def init_worker(memory_mb: int, engine_pid: int | None = None) -> None:
+    """Process-pool initializer: cap the address space so one input cannot take the machine,
+    and end with the engine process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    if engine_pid is not None:
+        threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
     limit = memory_mb * 1024 * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _end_with(engine_pid: int) -> None:
+    """When the engine process dies alone (the OOM killer, a SIGKILL of its pid), its workers and
+    their fork server would wait for work forever, holding memory (#8: every such kill leaked
+    them). Wait for its exit, then end the fork server (this worker's parent) and this worker."""
+    try:
+        fd = os.pidfd_open(engine_pid)
+    except ProcessLookupError:
+        fd = None
+    except OSError:  # no pidfd (old kernel): poll instead
+        fd = -1
+    if fd is not None and fd >= 0:
+        select.select([fd], [], [])
+    elif fd == -1:
+        while os.path.exists(f"/proc/{engine_pid}"):
+            time.sleep(1)
+    if os.getppid() != engine_pid:  # our parent is the engine's fork server: it serves no one now
+        with contextlib.suppress(OSError):
+            os.kill(os.getppid(), signal.SIGKILL)
+    os._exit(1)
 
 
 def workspace(root: str) -> Workspace:
