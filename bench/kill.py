@@ -7,7 +7,9 @@ The batch mixes corpus images (../shared/corpus), generated JPEGs and PNGs and a
 Half of it is in the inbox at the start; the rest is moved in a chunk at a time while the
 campaign goes on, so that watchers see files arrive. Each round starts `run` (two rounds in
 three) or `watch`, waits a seeded random time and SIGKILLs the whole process group (the main
-process, the fork server and the workers, as the OOM killer or a power cut would). After each kill
+process, the fork server and the workers, as a power cut would), or in one round in four the main
+process alone (as the OOM killer would: its workers finish their inputs orphaned while the next
+round already runs). After each kill
 every file under out/ that changed is checked whole (non-empty, decodes); the originals are
 checked byte for byte. At the end one `run` finishes the work and another must find nothing to do,
 and then:
@@ -127,13 +129,15 @@ class Figures:
     run_kills: int = 0
     watch_kills: int = 0
     finished_before_kill: int = 0
+    parent_only: int = 0  # kills of the main process alone (its workers orphaned)
     checked_files: int = 0
     rows_at_kill: list[int] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"KILL inputs={self.inputs} kills={self.kills} (run {self.run_kills}, watch {self.watch_kills}) "
+        return (f"KILL inputs={self.inputs} kills={self.kills} (run {self.run_kills}, watch {self.watch_kills}; "
+                f"{self.parent_only} of the main process alone) "
                 f"finished_before_kill={self.finished_before_kill} checked_files={self.checked_files} "
                 f"problems={len(self.problems)}")
 
@@ -176,8 +180,18 @@ class Checker:
                 self.figures.problems.append(f"{when}: original {name} changed")
 
 
+def _wait_gone(pgid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: int = 2,
-             say=lambda s: None) -> Figures:
+             orphan_share: float = 0.25, say=lambda s: None) -> Figures:
     """Build a workspace under `base`, kill runs and watchers `kills` times, check everything."""
     started = time.monotonic()
     rnd = random.Random(seed)
@@ -199,6 +213,8 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
         os.rename(staging / name, inbox / name)
     chunk = max(1, len(later) // max(1, kills))
     checker = Checker(ws, originals, inbox, figures)
+    orphans_rnd = random.Random(seed + 1)  # its own stream: the rounds of a seed stay what they were
+    groups: list[int] = []
     db = ws / ".crossmedia" / "state.db"
     logs = base / "logs"
     logs.mkdir(exist_ok=True)
@@ -221,8 +237,14 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
                     move_chunk()  # files arriving while the watcher runs
                     moved = True
                 time.sleep(0.01)
+            orphan = orphans_rnd.random() < orphan_share
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                if orphan:  # the main process only, as the OOM killer would: its workers finish alone
+                    os.kill(proc.pid, signal.SIGKILL)
+                    figures.parent_only += 1
+                    groups.append(proc.pid)
+                else:
+                    os.killpg(proc.pid, signal.SIGKILL)
                 figures.kills += 1
                 figures.watch_kills += watch
                 figures.run_kills += not watch
@@ -231,21 +253,19 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
                 if proc.returncode not in (0, 1):
                     figures.problems.append(f"round {k}: {'watch' if watch else 'run'} exited {proc.returncode}")
             proc.wait()
-        # The killed group may leave workers behind for a moment; wait until they are gone.
-        for _ in range(200):
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+        if not orphan:  # the killed group may leave workers behind for a moment
+            _wait_gone(proc.pid, 10)
+        # (orphaned workers go on while the next round starts, which takes the free lock)
         figures.rows_at_kill.append(_rows(db))
         checker.look(f"after round {k}")
         if not watch or not moved:
             move_chunk()
-        say(f"round {k + 1:3d}/{kills}: {'watch' if watch else 'run  '} killed after {delay:4.2f} s, "
+        say(f"round {k + 1:3d}/{kills}: {'watch' if watch else 'run  '} {'main process ' if orphan else ''}killed after {delay:4.2f} s, "
             f"{figures.rows_at_kill[-1]}/{inputs} recorded")
     while later:
         move_chunk()
+    for pgid in groups:
+        _wait_gone(pgid, 120)
 
     final = subprocess.run(_cli("run", "-w", str(ws), "--jobs", str(jobs)), capture_output=True, text=True, cwd=ROOT)
     if final.returncode != (1 if "failed" in expected.values() else 0):

@@ -67,6 +67,35 @@ def test_runs_and_watchers_killed_at_random_moments_lose_nothing(tmp_path, capsy
     assert figures.checked_files > 40
 
 
+def test_workers_end_when_the_engine_process_is_killed_alone(ws):
+    """The OOM killer takes the main process only: its fork server and workers must not wait
+    for work forever (they did, holding their memory, until #8)."""
+    inbox = quick(ws)
+    photos(inbox, 30, size=(1600, 1200))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _wait_rows(ws, 1)
+    assert len(_group(proc.pid)) >= 3  # the engine, its fork server and workers
+    os.kill(proc.pid, 9)
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while _group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _group(proc.pid)
+    if left:  # do not leak them into the rest of the suite
+        os.killpg(proc.pid, 9)
+    assert not left, f"processes left behind: {left}"
+    done = crossmedia("run", "-w", str(ws.root))
+    assert done.returncode == 0, done.stderr
+    assert set(rows(ws).values()) == {("processed", 1)} and len(rows(ws)) == 30
+
+
+def _group(pgid: int) -> list[str]:
+    """Live (not zombie) processes of a process group."""
+    out = subprocess.run(["ps", "-o", "stat=,args=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.strip() and not line.strip().startswith("Z")]
+
+
 @pytest.mark.slow
 def test_kill_campaign_full_size(tmp_path, capsys):
     figures = kill.campaign(tmp_path, inputs=300, kills=50, seed=11, jobs=2)
