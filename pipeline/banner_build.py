@@ -62,7 +62,7 @@ def _load_state(ws: Workspace) -> dict:
 
 def _save_state(ws: Workspace, state: dict) -> None:
     ws.state.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(ws.state / STATE, ws.state, json.dumps(state, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(ws.state / STATE, ws.state_tmp, json.dumps(state, indent=1, sort_keys=True).encode())
 
 
 def _sha(data: bytes) -> str:

@@ -134,6 +134,9 @@ def load_config(root: Path) -> WorkspaceConfig:
             table = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"error: {path}: not valid TOML: {e}\n  Fix: correct the syntax at the place named."]) from None
+    except UnicodeDecodeError as e:  # saved in a legacy encoding (#8: was a traceback)
+        raise ConfigError([f"error: {path}: not valid TOML: not UTF-8 text (byte {e.start})\n"
+                           f"  Fix: save the file as UTF-8."]) from None
     problems: list[str] = []
     config = load_table(WorkspaceConfig, table, path, "", problems)
     if problems:

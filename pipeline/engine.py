@@ -14,24 +14,25 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
-from pipeline.errors import ExitCode
+from pipeline.errors import DiskFullError, ExitCode
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
-from pipeline.names import safe_name
+from pipeline.names import one_line, printable, safe_name
 from pipeline.publish import publish
 from pipeline.sidecar import read_sidecar
 from pipeline.store import Row, Store, now
-from pipeline.worker import file_sha256, init_worker, process
+from pipeline.worker import DISK_FULL, file_sha256, init_worker, process
 from pipeline.workspace import Candidate, Workspace
 
 log = logging.getLogger("crossmedia")
@@ -55,7 +56,8 @@ class RunReport:
         return ExitCode.INPUTS_FAILED if self.counts["failed"] else ExitCode.OK
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        # Shallow: asdict() deep-copied every item (W3: a third of a no-op run, #8).
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["exit_code"] = int(self.exit_code)
         return d
 
@@ -103,8 +105,20 @@ def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
         restore = stop.install()
         try:
             return run_locked(ws, jobs=jobs, on_result=on_result, stop=stop.event)
+        except (OSError, sqlite3.OperationalError) as e:
+            if not disk_full(e):
+                raise
+            raise DiskFullError(f"no space left on the device ({one_line(e, 160)}); nothing half-written was kept. "
+                                f"Free some space and run again: what was not recorded is retried") from None
         finally:
             restore()
+
+
+def disk_full(e: BaseException) -> bool:
+    """ENOSPC/EDQUOT from a write, or SQLite's own way of saying it."""
+    if isinstance(e, OSError):
+        return e.errno in DISK_FULL
+    return "disk is full" in str(e)
 
 
 def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
@@ -116,10 +130,15 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
     their state. `pool`: workers to reuse (the watcher's); by default one for this batch."""
     stop = stop or threading.Event()
     report = RunReport(started=now())
-    left = clear_tmp(ws.tmp)
+    left = clear_tmp(ws.tmp) + clear_tmp(ws.state_tmp)
     if left:
         report.notes.append(f"removed {left} partial file(s) left by an interrupted run")
-    store = Store(ws.state / "state.db")
+    db = ws.state / "state.db"
+    missing = (not db.exists() or db.stat().st_size == 0) and ws.report_path.exists()
+    store = Store(db)
+    if missing:  # an earlier run wrote a report: the store was deleted or emptied, not never made (#8)
+        store.recovered = (f"state database {db.name} was missing or empty (deleted?); every input is checked again "
+                           f"and its outputs rewritten")
     if store.recovered:
         report.notes.append(store.recovered)
         log.warning(store.recovered)
@@ -166,8 +185,9 @@ def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunRe
         out_dir = ws.output_dir(cand.rel, cand.profile)
         if cand.problem or out_dir in claimed:
             error = cand.problem or f"its outputs would overwrite those of {claimed[out_dir]}; rename one of them"
+            # Refused before anything was written (and a clashing out_dir is the other input's).
             _record_failure(ws, store, rows.get(cand.rel), Result(cand.rel, cand.profile, "unknown", "failed", error=error,
-                                                                  size=cand.size, mtime_ns=cand.mtime_ns))
+                                                                  size=cand.size, mtime_ns=cand.mtime_ns), wrote=False)
             items.append({"input": cand.rel, "profile": cand.profile, "media": "unknown", "status": "failed",
                           "outputs": [], "warnings": [], "error": error})
             continue
@@ -194,7 +214,7 @@ def _unchanged(ws: Workspace, store: Store, cand: Candidate, row: Row) -> bool:
     profile = ws.profiles[cand.profile]
     if row.status != "failed" and section not in profile.sections and row.status != "skipped":
         return False
-    recipe = profile.recipe(section, read_sidecar(ws.root / cand.sidecar if cand.sidecar else None))
+    recipe = _recipe(profile, section, read_sidecar(ws.root / cand.sidecar if cand.sidecar else None))
     if recipe != row.recipe:
         return False
     if (cand.size, cand.mtime_ns) != (row.size, row.mtime_ns):
@@ -206,6 +226,21 @@ def _unchanged(ws: Workspace, store: Store, cand: Candidate, row: Row) -> bool:
             return False
         store.touch(cand.rel, cand.size, cand.mtime_ns)
     return all(os.path.exists(ws.root / p) for p in row.outputs)
+
+
+_RECIPES: dict[tuple[int, str | None], tuple[object, str]] = {}
+
+
+def _recipe(profile, section: str | None, sidecar: bytes) -> str:
+    """Profile.recipe hashes the whole section: for inputs without a sidecar, once per profile
+    and section instead of once per input (W3: 10,000 unchanged inputs, #8). Profiles are frozen;
+    the cache holds the profile itself, so its id cannot be reused by another one."""
+    if sidecar:
+        return profile.recipe(section, sidecar)
+    key = (id(profile), section)
+    if key not in _RECIPES:
+        _RECIPES[key] = (profile, profile.recipe(section, b""))
+    return _RECIPES[key][1]
 
 
 def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) -> None:
@@ -224,7 +259,7 @@ def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) 
             result = _merge(parts.pop(result.input))
         done += 1
         if result.traceback:
-            log.error("internal error on %s:\n%s", result.input, result.traceback)
+            log.error("internal error on %s:\n%s", printable(result.input), result.traceback)
         _record(ws, store, rows.get(result.input), result)
         report.items.append(_item(result, with_facts=result.status == "processed"))
         report.counts[result.status] += 1
@@ -306,7 +341,7 @@ class WorkerPool:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["pipeline.worker", "stages"])
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.ws.config.limits.memory_mb,))
+                                             initargs=(self.ws.config.limits.memory_mb, os.getpid()))
         return self._pool
 
     def warm(self) -> None:
@@ -382,16 +417,35 @@ def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> Non
                      times_processed=1 if result.status == "processed" else 0))
 
 
-def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
-    """A failed input: its earlier outputs go (they no longer match the file), a copy and the
-    error go to quarantine/, the store remembers it so an unchanged file is not retried."""
+def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result, wrote: bool = True) -> None:
+    """A failed input: its earlier outputs go (they no longer match the file), and so do the
+    renditions it wrote before it failed; a copy and the error go to quarantine/, the store
+    remembers it so an unchanged file is not retried. A failure that is not the input's fault
+    (disk full) is not quarantined and is retried by the next run (an empty recipe never matches)."""
     if old is not None:
         _remove_outputs(ws, old.outputs)
-    _quarantine(ws, result)
-    log.error("failed %s: %s", result.input, result.error)
+    if wrote:
+        _remove_partial(ws, result)
+    if not result.retry:
+        _quarantine(ws, result)
+    log.error("failed %s: %s", printable(result.input), result.error)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
-                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256,
+                     recipe="" if result.retry else result.recipe,
                      outputs=[], warnings=result.warnings, error=result.error, facts={}))
+
+
+def _remove_partial(ws: Workspace, result: Result) -> None:
+    """Renditions written before the input failed (a timeout, a full disk at the third width):
+    the input's own output folder holds only its files (one folder per input)."""
+    if result.profile not in ws.profiles:
+        return
+    folder = ws.output_dir(result.input, result.profile)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        folder.rmdir()
 
 
 def quarantine_name(rel: str) -> str:
@@ -404,14 +458,14 @@ def _quarantine(ws: Workspace, result: Result) -> None:
     name = quarantine_name(result.input)
     source = ws.root / result.input
     ws.quarantine.mkdir(parents=True, exist_ok=True)
-    text = (f"input: {result.input}\nprofile: {result.profile}\nwhen: {now()}\n"
+    text = (f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
             f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
     try:
         if source.is_file() and not source.is_symlink():
-            write_atomic_copy(source, ws.quarantine / name, ws.tmp)
+            write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)
     except OSError as e:
         text += f"note: the copy failed ({e.strerror}); the original is still at {result.input}\n"
-    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.tmp, text.encode())
+    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.state_tmp, text.encode())
 
 
 def write_atomic_copy(source: Path, final: Path, tmp_dir: Path) -> None:

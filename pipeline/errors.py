@@ -42,5 +42,12 @@ class InputError(CrossmediaError):
     exit_code = ExitCode.INPUTS_FAILED
 
 
+class DiskFullError(CrossmediaError):
+    """The disk (or quota) under out/, quarantine/ or .crossmedia/ is full. Nothing half-written
+    is kept; the inputs that could not be written are retried by the next run."""
+
+    exit_code = ExitCode.INPUTS_FAILED
+
+
 class MissingTool(CrossmediaError):
     """ffmpeg, ffprobe, rsvg-convert or chromium is not installed."""

@@ -48,6 +48,7 @@ class Result:
     recipe: str = ""
     seconds: float = 0.0
     traceback: str = ""  # for a bug of ours: the parent writes it to .crossmedia/crossmedia.log
+    retry: bool = False  # failed for a reason that is not the input's (disk full): retried next run
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,13 @@ def safe_stem(name: str) -> str:
     return stem if dot and stem else safe
 
 
+def printable(text: str) -> str:
+    """Control characters, bidi overrides and other invisible characters as escapes (`\\n`,
+    `\\x1b`, `\\u202e`): for terminals, logs and text files, where a delivered file name could
+    otherwise move the cursor, recolour the screen, reverse the line or forge a line (#8)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Collapse an error message to one printable line (control characters out)."""
     text = "".join(ch if ch.isprintable() else " " for ch in str(text))

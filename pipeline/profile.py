@@ -118,6 +118,8 @@ def _read_toml(path: Path, problems: list[str]) -> dict | None:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         problems.append(f"error: {path}: not valid TOML: {e}\n  Fix: correct the syntax at the place named.")
+    except UnicodeDecodeError as e:  # saved in a legacy encoding (#8: was a traceback)
+        problems.append(f"error: {path}: not valid TOML: not UTF-8 text (byte {e.start})\n  Fix: save the file as UTF-8.")
     except OSError as e:
         problems.append(f"error: {path}: cannot read: {e.strerror}")
     return None
@@ -144,6 +146,10 @@ def load_profiles(workspace_dir: Path | None = None) -> dict[str, Profile]:
         if table is None:
             continue
         parent = table.get("extends")
+        if parent and not isinstance(parent, str):  # a list or table here was a TypeError (#8)
+            problems.append(problem(path, "", "extends", parent, "extends must be the name of a profile (text).",
+                                    'e.g. extends = "web".'))
+            continue
         if parent:
             base_path = builtin.get(parent) if parent == name else files.get(parent)
             if base_path is None:

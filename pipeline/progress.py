@@ -7,6 +7,7 @@ import sys
 import click
 
 from pipeline.job import Result
+from pipeline.names import printable
 
 
 class Progress:
@@ -23,7 +24,7 @@ class Progress:
             self.bar.render_finish()
 
     def update(self, result: Result, done: int, total: int) -> None:
-        line = describe(result)
+        line = printable(describe(result))
         if not self.tty:
             click.echo(f"[{done}/{total}] {line}", file=self.stream)
             return
@@ -33,7 +34,7 @@ class Progress:
             self.bar.render_progress()
         if result.status == "failed":  # failures stay on screen above the bar
             self.stream.write("\r\x1b[K" + line + "\n")
-        self.bar.current_item = result.input[-40:]
+        self.bar.current_item = printable(result.input)[-40:]
         self.bar.update(1)
 
 

@@ -152,6 +152,10 @@ def load_table(cls: type, table: dict, source: Path | str, section: str, problem
         if name not in table:
             continue
         value, tp = table[name], hints[name]
+        if get_origin(tp) in (typing.Union, types.UnionType) and isinstance(value, dict):
+            # `Trim | None`: a table is the dataclass (#8: it stayed a plain dict, and
+            # `trim = {start = 1.5}` in a sidecar was an internal error)
+            tp = next((a for a in get_args(tp) if dataclasses.is_dataclass(a)), tp)
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             sub = load_table(tp, value, source, f"{section}.{name}" if section else name, problems)
             values[name] = sub

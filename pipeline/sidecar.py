@@ -39,7 +39,10 @@ def parse_time(value: float | int | str) -> float:
         raise ValueError("has 60 or more seconds after a colon")
     if hours is not None and int(minutes) >= 60:
         raise ValueError("has 60 or more minutes after the hours")
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    if not math.isfinite(total):  # hundreds of digits overflow to inf (#8)
+        raise ValueError("is not a time of 0 seconds or more")
+    return total
 
 
 def _time(value: float | str) -> str | None:
@@ -93,8 +96,9 @@ def parse_sidecar(raw: bytes, shown: str) -> Sidecar:
     problems: list[str] = []
     sidecar = load_table(Sidecar, table, shown, "", problems)
     if problems:
-        first = problems[0].splitlines()
-        raise InputError(f"{first[0].removeprefix('error: ')}: {first[1].strip()} {first[2].strip()}")
+        # schema.problem() joins its three parts with "\n  "; a key or value may hold other line breaks
+        first = problems[0].split("\n  ")
+        raise InputError(f"{first[0].removeprefix('error: ')}: {' '.join(p.strip() for p in first[1:])}")
     if sidecar.trim is not None:
         start, end = sidecar.trim.seconds
         if end is not None and end <= start:

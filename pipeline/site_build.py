@@ -65,7 +65,7 @@ def _load_state(ws: Workspace) -> dict:
 
 def _save_state(ws: Workspace, state: dict) -> None:
     ws.state.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(ws.state / STATE, ws.tmp, json.dumps(state, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(ws.state / STATE, ws.state_tmp, json.dumps(state, indent=1, sort_keys=True).encode())
 
 
 def _rows(ws: Workspace) -> dict[str, Row]:
@@ -79,8 +79,16 @@ def _rows(ws: Workspace) -> dict[str, Row]:
 def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
     """Changes when anything the site is built from changes."""
     h = hashlib.sha256(VERSION.encode())
-    for row in sorted((rows if rows is not None else _rows(ws)).values(), key=lambda r: r.input):
-        h.update(f"{row.input}\0{row.profile}\0{row.status}\0{row.sha256}\0{row.updated}\n".encode())
+    if rows is not None:
+        summary = [(r.input, r.profile, r.status, r.sha256, r.updated) for r in sorted(rows.values(), key=lambda r: r.input)]
+    else:
+        store = Store(ws.state / "state.db")
+        try:
+            summary = store.summary()
+        finally:
+            store.close()
+    for entry in summary:
+        h.update(("\0".join(entry) + "\n").encode())
     here = Path(__file__).resolve().parent  # the builder itself: an upgrade rebuilds the site
     files = [ws.root / "crossmedia.toml", *page_files(ws),
              *(here / f for f in ("site_build.py", "site.py", "site_facts.py", "site_media.py", "pages.py",

@@ -116,6 +116,11 @@ class Store:
             rows[d["input"]] = Row(**d)
         return rows
 
+    def summary(self) -> list[tuple[str, str, str, str, str]]:
+        """(input, profile, status, sha256, updated) of every row, by input: what the site's
+        fingerprint needs, without decoding every row's JSON (W3, #8)."""
+        return self.db.execute("SELECT input, profile, status, sha256, updated FROM items ORDER BY input").fetchall()
+
     def get(self, rel: str) -> Row | None:
         cur = self.db.execute("SELECT * FROM items WHERE input = ?", (rel,))
         values = cur.fetchone()

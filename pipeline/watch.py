@@ -230,7 +230,7 @@ class Watcher:
             self.state["queued"] = len(self.pending)
         self.state["updated"] = now()
         try:
-            write_bytes_atomic(self.ws.state / STATE_FILE, self.ws.state, json.dumps(self.state, indent=1).encode())
+            write_bytes_atomic(self.ws.state / STATE_FILE, self.ws.state_tmp, json.dumps(self.state, indent=1).encode())
         except OSError as e:
             log.error("watch state not written: %s", e)
 

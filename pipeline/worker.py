@@ -6,10 +6,15 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
+import os
 import resource
+import select
 import signal
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -27,18 +32,44 @@ log = logging.getLogger("crossmedia")
 
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
 
 class JobTimeout(Exception):
     pass
 
 
-def init_worker(memory_mb: int) -> None:
-    """Process-pool initializer: cap the address space so one input cannot take the machine."""
+def init_worker(memory_mb: int, engine_pid: int | None = None) -> None:
+    """Process-pool initializer: cap the address space so one input cannot take the machine,
+    and end with the engine process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    if engine_pid is not None:
+        threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
     limit = memory_mb * 1024 * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _end_with(engine_pid: int) -> None:
+    """When the engine process dies alone (the OOM killer, a SIGKILL of its pid), its workers and
+    their fork server would wait for work forever, holding memory (#8: every such kill leaked
+    them). Wait for its exit, then end the fork server (this worker's parent) and this worker."""
+    try:
+        fd = os.pidfd_open(engine_pid)
+    except ProcessLookupError:
+        fd = None
+    except OSError:  # no pidfd (old kernel): poll instead
+        fd = -1
+    if fd is not None and fd >= 0:
+        select.select([fd], [], [])
+    elif fd == -1:
+        while os.path.exists(f"/proc/{engine_pid}"):
+            time.sleep(1)
+    if os.getppid() != engine_pid:  # our parent is the engine's fork server: it serves no one now
+        with contextlib.suppress(OSError):
+            os.kill(os.getppid(), signal.SIGKILL)
+    os._exit(1)
 
 
 def workspace(root: str) -> Workspace:
@@ -96,13 +127,18 @@ def process(task: Task) -> Result:
     source = ws.root / task.input
     started = time.monotonic()
     media = "unknown"
+    sidecar_path = ws.root / task.sidecar if task.sidecar else None
+    if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
+        # Re-pointed since the scan: never read what lies outside the workspace (#8).
+        return Result(task.input, task.profile, "unknown", "failed",
+                      error="symbolic link points outside the workspace; copy the file in instead")
     try:
         st = source.stat()
         sha = file_sha256(source)
     except OSError as e:
         return Result(task.input, task.profile, "unknown", "failed", error=f"cannot read the file: {e.strerror}")
     profile = ws.profiles[task.profile]
-    sidecar_raw = read_sidecar(ws.root / task.sidecar if task.sidecar else None)
+    sidecar_raw = read_sidecar(sidecar_path)
     # A failed input is retried when anything in its profile or sidecar changes (or its bytes).
     stat = {"sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "recipe": profile.recipe(None, sidecar_raw)}
     try:
@@ -130,10 +166,15 @@ def process(task: Task) -> Result:
         return _failed(task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat)
     except MemoryError:
         return _failed(task, media, f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows", started, stat)
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            return _internal(task, media, e, started, stat)
+        # Not the input's fault: no quarantine, and the next run tries it again (#8).
+        return replace(_failed(task, media, f"no space left on the device of out/ ({e.strerror}); nothing half-written "
+                                            f"was kept; free some space: the next run retries this input", started, stat),
+                       retry=True)
     except Exception as e:  # a bug of ours: keep the run going, keep the traceback
-        failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
-                                      f"traceback in .crossmedia/crossmedia.log", started, stat)
-        return replace(failed, traceback=traceback.format_exc())
+        return _internal(task, media, e, started, stat)
     if media == "image" and job.pixels is not None:
         from pipeline.site_media import write_source_preview
 
@@ -146,6 +187,12 @@ def process(task: Task) -> Result:
     return Result(task.input, task.profile, media, "processed",
                   outputs=[ws.rel(o.path) for o in job.outputs], warnings=list(dict.fromkeys(job.warnings)),
                   facts=facts, seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
+
+
+def _internal(task: Task, media: str, e: BaseException, started: float, stat: dict) -> Result:
+    failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
+                                  f"traceback in .crossmedia/crossmedia.log", started, stat)
+    return replace(failed, traceback=traceback.format_exc())
 
 
 def _failed(task: Task, media: str, error: str, started: float, stat: dict) -> Result:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ class Workspace:
         return self.out / ".tmp"
 
     @property
+    def state_tmp(self) -> Path:
+        """Temp files for quarantine/ and .crossmedia/: on the workspace's own file system, which
+        out/ need not share (a mounted publish share); cleared at the start of every run."""
+        return self.state / "tmp"
+
+    @property
     def quarantine(self) -> Path:
         return self.root / "quarantine"
 
@@ -92,10 +99,14 @@ class Workspace:
 
     def folder_of(self, rel: str) -> str | None:
         path = PurePosixPath(rel)
-        for folder in sorted(self.folders(), key=len, reverse=True):
+        for folder in self._longest_first:
             if path.is_relative_to(folder):
                 return folder
         return None
+
+    @functools.cached_property
+    def _longest_first(self) -> list[str]:  # folder_of runs once per input (W3, #8)
+        return sorted(self.folders(), key=len, reverse=True)
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
@@ -126,6 +137,11 @@ class Workspace:
                                 problem="file name is not valid UTF-8; rename the file")
                 continue
             sidecar = f"{rel}.toml" if f"{entry.name}.toml" in names else None
+            if sidecar and not self.inside(self.root / sidecar):
+                yield Candidate(rel, profile, 0, 0, None,
+                                problem=f"sidecar {entry.name}.toml is a symbolic link that points outside the workspace; "
+                                        f"copy the file in instead")
+                continue
             if entry.is_symlink():
                 yield self._symlink(entry, rel, profile, sidecar)
                 continue
@@ -137,9 +153,15 @@ class Workspace:
             st = entry.stat(follow_symlinks=False)
             yield Candidate(rel, profile, st.st_size, st.st_mtime_ns, sidecar)
 
+    def inside(self, path: Path) -> bool:
+        """Does `path`, symbolic links followed, stay in the workspace (and out of .crossmedia/)?
+        Checked at scan time and again by the worker right before it reads (the link may change)."""
+        target = path.resolve()
+        return target.is_relative_to(self.root) and not target.is_relative_to(self.state)
+
     def _symlink(self, entry: os.DirEntry, rel: str, profile: str, sidecar: str | None) -> Candidate:
         target = Path(entry.path).resolve()
-        if not target.is_relative_to(self.root) or target.is_relative_to(self.state):
+        if not self.inside(target):
             return Candidate(rel, profile, 0, 0, sidecar,
                              problem="symbolic link points outside the workspace; copy the file in instead")
         if not target.is_file():

@@ -7,6 +7,7 @@ and turns every decoder failure into one plain sentence.
 from __future__ import annotations
 
 import math
+import struct
 import warnings
 from dataclasses import replace
 
@@ -51,7 +52,10 @@ def decode(job: Job, opts: ImageOptions) -> Job:
 
 def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
     width, height = im.size
-    frames = getattr(im, "n_frames", 1) if im.format in ("GIF", "WEBP", "PNG", "AVIF") else 1
+    try:  # counting frames reads the whole file: a truncated GIF fails here (IndexError in Pillow)
+        frames = getattr(im, "n_frames", 1) if im.format in ("GIF", "WEBP", "PNG", "AVIF") else 1
+    except (IndexError, EOFError, OSError, SyntaxError, ValueError, struct.error) as e:
+        raise InputError(_decode_error(EOFError() if isinstance(e, IndexError) else e)) from None
     _check_bomb(width, height, 1, job.limits.max_pixels)
     orientation = _orientation(im)
     facts = {
