@@ -99,7 +99,7 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     _setup_log(ws.root)
     started = time.monotonic()
     with Progress() as progress:
-        report = run_batch(ws, jobs=jobs, on_result=progress.update)
+        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step)
     for note in report.notes:
         _err(f"note: {note}")
     c = report.counts

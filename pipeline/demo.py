@@ -174,7 +174,7 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
         echo(f"made {len(made)} sample files in {root / 'inbox'}")
     ws = Workspace.open(root)
     with Progress() as progress:
-        report = run(ws, jobs=jobs, command="demo", on_result=progress.update)
+        report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step)
     c = report.counts
     echo(f"\n{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged")
     for note in report.notes:

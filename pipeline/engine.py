@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import queue as queue_module
 import shutil
 import signal
 import sqlite3
@@ -98,13 +99,14 @@ class Stop:
 
 
 def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
-        on_result: Callable[[Result, int, int], None] | None = None) -> RunReport:
+        on_result: Callable[[Result, int, int], None] | None = None,
+        on_step: Callable[[str, str, float, int], None] | None = None) -> RunReport:
     """`crossmedia run`: take the lock, process what is new or changed, write out/report.json."""
     with workspace_lock(ws.state, command):
         stop = Stop()
         restore = stop.install()
         try:
-            return run_locked(ws, jobs=jobs, on_result=on_result, stop=stop.event)
+            return run_locked(ws, jobs=jobs, on_result=on_result, on_step=on_step, stop=stop.event)
         except (OSError, sqlite3.OperationalError) as e:
             if not disk_full(e):
                 raise
@@ -123,6 +125,7 @@ def disk_full(e: BaseException) -> bool:
 
 def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
                on_result: Callable[[Result, int, int], None] | None = None,
+               on_step: Callable[[str, str, float, int], None] | None = None,
                only: Iterable[str] | None = None, pool: WorkerPool | None = None) -> RunReport:
     """The batch itself; the caller holds the workspace lock (run, or the watcher).
 
@@ -153,7 +156,7 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
             own = pool is None
             workers = pool or WorkerPool(ws, jobs or ws.config.jobs or os.cpu_count() or 1)
             try:
-                _execute(ws, store, rows, tasks, workers, stop, report, on_result)
+                _execute(ws, store, rows, tasks, workers, stop, report, on_result, on_step)
             finally:
                 if own:
                     workers.close()
@@ -243,8 +246,9 @@ def _recipe(profile, section: str | None, sidecar: bytes) -> str:
     return _RECIPES[key][1]
 
 
-def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) -> None:
+def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result, on_step) -> None:
     total, done = len(tasks), 0
+    step = (lambda input, what, fraction: on_step(input, what, fraction, total)) if on_step else None
     if len(tasks) < pool.workers:
         tasks = _split(ws, tasks, pool.workers)
     shares = Counter(t.input for t in tasks)
@@ -268,14 +272,14 @@ def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result) 
 
     queue = list(tasks)
     while queue and not stop.is_set():
-        suspects, queue = pool.run(queue, stop, finish)
+        suspects, queue = pool.run(queue, stop, finish, step)
         # A worker died (decoder crash, memory cap, stuck C code): which of the inputs in
         # flight did it? Each runs alone; one that kills its worker alone is failed.
         for task in suspects:
             if stop.is_set():
                 break
             with WorkerPool(ws, 1) as alone:
-                culprit, _ = alone.run([task], stop, finish)
+                culprit, _ = alone.run([task], stop, finish, step)
             if culprit:
                 finish(Result(task.input, task.profile, "unknown", "failed",
                               error="the worker process died on this file (a crash in a decoder, or over "
@@ -329,6 +333,7 @@ class WorkerPool:
     def __init__(self, ws: Workspace, workers: int):
         self.ws, self.workers = ws, max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
+        self.progress = None  # the queue workers report long inputs' progress on
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -340,8 +345,10 @@ class WorkerPool:
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["pipeline.worker", "stages"])
+            # Bounded: a worker drops progress updates rather than wait on a slow terminal.
+            self.progress = ctx.Queue(maxsize=1000)
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.ws.config.limits.memory_mb, os.getpid()))
+                                             initargs=(self.ws.config.limits.memory_mb, os.getpid(), self.progress))
         return self._pool
 
     def warm(self) -> None:
@@ -350,10 +357,20 @@ class WorkerPool:
         for fut in [pool.submit(time.sleep, 0.05) for _ in range(self.workers)]:
             fut.result()
 
+    def _drain(self, step: Callable[[str, str, float], None]) -> None:
+        latest: dict[str, tuple[str, float]] = {}
+        with contextlib.suppress(queue_module.Empty, OSError, ValueError):
+            while len(latest) < 1000:
+                input, what, fraction = self.progress.get_nowait()
+                latest[input] = (what, fraction)
+        for input, (what, fraction) in latest.items():
+            step(input, what, fraction)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self.progress = None  # a killed worker may have held its lock: the next pool gets a new one
 
     def _kill(self) -> None:
         if self._pool is not None:
@@ -361,9 +378,10 @@ class WorkerPool:
                 proc.kill()
         self.close()
 
-    def run(self, tasks: list[Task], stop: threading.Event,
-            finish: Callable[[Result], None]) -> tuple[list[Task], list[Task]]:
-        """Run tasks until done, stopped, or a worker dies.
+    def run(self, tasks: list[Task], stop: threading.Event, finish: Callable[[Result], None],
+            step: Callable[[str, str, float], None] | None = None) -> tuple[list[Task], list[Task]]:
+        """Run tasks until done, stopped, or a worker dies; `step(input, what, fraction)` hears
+        how far long inputs are.
 
         Returns (tasks in flight when a worker died, tasks not started yet).
         """
@@ -379,7 +397,9 @@ class WorkerPool:
                 running[pool.submit(process, task)] = (task, time.monotonic())
             if not running:
                 break
-            finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(running), timeout=0.25 if step else 1.0, return_when=FIRST_COMPLETED)
+            if step:
+                self._drain(step)
             for fut in finished:
                 task, _ = running.pop(fut)
                 try:

@@ -1,8 +1,15 @@
-"""Progress: a bar on a terminal, one plain line per input otherwise (cron mails, logs)."""
+"""Progress: a bar on a terminal, one plain line per input otherwise (cron mails, logs).
+
+Long inputs (a video encode, an hour of audio) also report how far along they are from inside
+the worker: `report()` there puts (input, step, fraction) on a queue the engine drains, and
+`Progress.step` shows it on the bar; under cron, a line every 30 s for an input still running.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 
 import click
 
@@ -15,6 +22,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.bar = None
+        self.said: dict[str, float] = {}  # input -> when its last plain progress line went out
 
     def __enter__(self) -> Progress:
         return self
@@ -23,19 +31,37 @@ class Progress:
         if self.bar is not None:
             self.bar.render_finish()
 
+    def _bar(self, total: int):
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), file=self.stream, label="processing",
+                                         show_pos=True, item_show_func=lambda s: s)
+            self.bar.render_progress()
+        return self.bar
+
+    def step(self, input: str, what: str, fraction: float, total: int) -> None:
+        """An input in flight is `fraction` through `what` (e.g. "encode 1080x1920 mp4")."""
+        percent = f"{min(max(fraction, 0.0), 1.0):.0%}"
+        if not self.tty:  # cron: a line now and then for an input that takes long
+            first = self.said.setdefault(input, time.monotonic())
+            if time.monotonic() - first >= PLAIN_EVERY:
+                self.said[input] = time.monotonic()
+                click.echo(f"... {printable(input)}: {printable(what)} {percent}", file=self.stream)
+            return
+        bar = self._bar(total)
+        bar.current_item = f"{printable(input)[-32:]}: {printable(what)} {percent}"
+        bar.render_progress()
+
     def update(self, result: Result, done: int, total: int) -> None:
         line = printable(describe(result))
+        self.said.pop(result.input, None)
         if not self.tty:
             click.echo(f"[{done}/{total}] {line}", file=self.stream)
             return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, file=self.stream, label="processing",
-                                         show_pos=True, item_show_func=lambda s: s)
-            self.bar.render_progress()
+        bar = self._bar(total)
         if result.status == "failed":  # failures stay on screen above the bar
             self.stream.write("\r\x1b[K" + line + "\n")
-        self.bar.current_item = printable(result.input)[-40:]
-        self.bar.update(1)
+        bar.current_item = printable(result.input)[-40:]
+        bar.update(1)
 
 
 def describe(result: Result) -> str:
@@ -45,3 +71,36 @@ def describe(result: Result) -> str:
         return f"skipped {result.input}: {'; '.join(result.warnings)}"
     warn = f", {len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}" if result.warnings else ""
     return f"processed {result.input} -> {len(result.outputs)} output{'s' if len(result.outputs) != 1 else ''}{warn} ({result.seconds:.1f} s)"
+
+
+# Under cron a running input says how far it is at most this often (seconds).
+PLAIN_EVERY = 30.0
+
+# Worker side ----------------------------------------------------------------------------------
+_channel = None  # a multiprocessing queue to the engine, set when the worker starts
+_input = ""  # the input this worker is on
+_last = 0.0
+
+
+def connect(channel) -> None:
+    global _channel
+    _channel = channel
+    if channel is not None:
+        channel.cancel_join_thread()  # a worker's exit never waits on undelivered progress
+
+
+def begin(input: str) -> None:
+    global _input, _last
+    _input, _last = input, 0.0
+
+
+def report(what: str, fraction: float) -> None:
+    """From a stage: the current input is `fraction` through `what`. At most 4 a second; never
+    blocks or fails the job (progress is a courtesy)."""
+    global _last
+    now = time.monotonic()
+    if _channel is None or (now - _last < 0.25 and fraction < 1.0):
+        return
+    _last = now
+    with contextlib.suppress(Exception):  # a full or closed queue: drop the update
+        _channel.put_nowait((_input, what, fraction))

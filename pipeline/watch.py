@@ -204,7 +204,8 @@ class Watcher:
         self._write_state("processing")
         progress = Progress(self.stream)
         try:
-            report = run_locked(self.ws, only=only, pool=pool, stop=self.stop.event, on_result=progress.update)
+            report = run_locked(self.ws, only=only, pool=pool, stop=self.stop.event, on_result=progress.update,
+                                on_step=progress.step)
         except Exception as e:  # a bug or a damaged workspace: say it, keep watching
             log.exception("watch batch failed")
             self.state["last_error"] = f"{type(e).__name__}: {e}"

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline import progress
 from pipeline.errors import CrossmediaError, InputError
 from pipeline.job import Job, Result, Task
 from pipeline.names import one_line
@@ -39,10 +40,11 @@ class JobTimeout(Exception):
     pass
 
 
-def init_worker(memory_mb: int, engine_pid: int | None = None) -> None:
+def init_worker(memory_mb: int, engine_pid: int | None = None, progress_channel=None) -> None:
     """Process-pool initializer: cap the address space so one input cannot take the machine,
-    and end with the engine process."""
+    end with the engine process, report progress of long inputs to it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    progress.connect(progress_channel)
     if engine_pid is not None:
         threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
     limit = memory_mb * 1024 * 1024
@@ -127,6 +129,7 @@ def process(task: Task) -> Result:
     source = ws.root / task.input
     started = time.monotonic()
     media = "unknown"
+    progress.begin(task.input)
     sidecar_path = ws.root / task.sidecar if task.sidecar else None
     if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
         # Re-pointed since the scan: never read what lies outside the workspace (#8).
