@@ -3,9 +3,10 @@
 ffmpeg-python builds the command lines (`ffmpeg.input(...).filter(...).output(...)`); this module
 runs them, because every run needs the same guard rails (#4):
 
-- `-protocol_whitelist file` on every input, so a playlist-style input (HLS, concat, a
-  reference MOV) can never make ffmpeg open a URL or a pipe; `-safe 1` semantics come from the
-  whitelist plus the `file:` prefix, so `../` in a name is only ever a local path;
+- `-protocol_whitelist file` on every input, so nothing can make ffmpeg open a URL or a pipe;
+- `-format_whitelist` of single-file demuxers (DEMUXERS) on every input: the protocol whitelist
+  alone does not stop the HLS demuxer from reading other *local* files a playlist names (tried:
+  an .m3u8 naming a local MP4 plays it), so hls, concat, dash and the like are never opened;
 - `-nostdin`, so a job never waits on the terminal;
 - a time limit per call (the worker's `[limits] timeout` bounds the whole job too);
 - stderr summarised into one human line on failure (the last lines that say what went wrong);
@@ -24,6 +25,9 @@ from pipeline.errors import InputError, MissingTool
 from pipeline.names import one_line
 
 PROTOCOLS = "file"
+# Demuxers that read only the file they are given (mov: references are off by default,
+# enable_drefs=0). A name in this list also admits its family: "mov" is mov,mp4,m4a,3gp...
+DEMUXERS = "mov,matroska,ogg,avi,wav,aiff,flac,mp3,aac"
 
 # Lines of ffmpeg's stderr that are noise in an error message.
 _NOISE = re.compile(r"^(\s*(Stream mapping|Press \[q\]|Input #|Output #|Metadata:|Duration:|Stream #|Side data|"
@@ -107,8 +111,8 @@ def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: C
 
 
 def input_args(path: Path, *, start: float | None = None, duration: float | None = None) -> list[str]:
-    """`-protocol_whitelist file [-ss S] [-t D] -i file:PATH` for one local input."""
-    args = ["-protocol_whitelist", PROTOCOLS]
+    """`-protocol_whitelist file -format_whitelist ... [-ss S] [-t D] -i file:PATH` for one local input."""
+    args = ["-protocol_whitelist", PROTOCOLS, "-format_whitelist", DEMUXERS]
     if start:
         args += ["-ss", f"{start:.6f}"]
     if duration is not None:
