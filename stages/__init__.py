@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from stages.audio_analyse import audio_analyse
+from stages.audio_encode import audio_encode
+from stages.audio_probe import audio_probe
+from stages.audio_qa import audio_qa
 from stages.avprobe import resolve_av
 from stages.colour import colour
 from stages.decode import decode
@@ -16,6 +20,7 @@ from stages.orient import orient
 from stages.qa import qa
 from stages.renditions import renditions
 from stages.svg import svg
+from stages.waveform import waveform
 
 __all__ = ["CHAINS", "STAGES", "resolve_av"]
 
@@ -27,12 +32,18 @@ STAGES: dict[str, Callable] = {
     "metadata": metadata,
     "renditions": renditions,
     "qa": qa,
+    "audio_probe": audio_probe,
+    "audio_analyse": audio_analyse,
+    "audio_encode": audio_encode,
+    "waveform": waveform,
+    "audio_qa": audio_qa,
 }
 
 # input kind -> (profile section that configures it, stage names in order)
 CHAINS: dict[str, tuple[str, list[str]]] = {
     "image": ("image", ["decode", "orient", "colour", "metadata", "renditions", "qa"]),
     "svg": ("image", ["svg", "colour", "metadata", "renditions", "qa"]),
+    "audio": ("audio", ["audio_probe", "audio_analyse", "audio_encode", "waveform", "audio_qa"]),
 }
 
 for _kind, (_section, _names) in CHAINS.items():

@@ -127,8 +127,8 @@ def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: 
     gain = gain_for(measured, lufs=lufs) + extra_gain_db
     parts = [f"volume={gain:.3f}dB:precision=double"]
     if needs_limiter(measured, gain, true_peak=true_peak):
-        # 0.3 dB under the ceiling: the lossy encoders add a little overshoot of their own.
-        limit = 10 ** ((true_peak - 0.3) / 20)
+        # Lossy encoders add overshoot of their own: callers pass a ceiling with room for it.
+        limit = 10 ** (true_peak / 20)
         parts += [f"aresample={sample_rate * 4}",
                   f"alimiter=limit={min(1.0, max(0.0625, limit)):.5f}:attack=1:release=60:level=false:latency=true",
                   f"aresample={sample_rate}"]

@@ -1,0 +1,197 @@
+"""Cut, level and encode: every audio output from one prepared, levelled decode (#4).
+
+1. prepare: the kept part (`trim` from audio_analyse), short fades at the cuts, the profile's
+   sample rate (SoX resampler) and channel layout;
+2. level: measure the prepared audio, apply the exact gain to the target; where that would push
+   the true peak over the ceiling, a 4x oversampled limiter, re-measured until within 0.1 LU;
+3. write the levelled audio once (32-bit float, in the temp folder), encode each format from it,
+   measure every output again and note what it measured.
+
+The levelled intermediate is what makes outputs consistent: each encoder sees the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pipeline.atomic import write_atomic
+from pipeline.job import Job
+from pipeline.names import safe_stem
+from pipeline.profile import AudioOptions
+from stages import ffmpeg_run, loudness
+from stages.avprobe import ffprobe
+
+EXTENSIONS = {"mp3": "mp3", "m4a": "m4a", "opus": "opus", "wav": "wav", "flac": "flac"}
+LOSSY = {"mp3", "m4a", "opus"}
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+# Room under the true-peak ceiling for the overshoot lossy encoders add (measured on the corpus:
+# up to ~0.4 dB for LAME V2 and AAC on limited material).
+LOSSY_HEADROOM = 0.5
+# Close enough to the target to stop re-measuring the limited audio.
+LEVEL_TOLERANCE = 0.1
+MAX_LEVEL_TRIES = 4
+# An encoded output further than this from the target is encoded once more with the difference.
+ENCODE_TOLERANCE = 0.2
+# Tag names as the source may spell them -> the name ffmpeg writes for every container.
+_TAG_ALIASES = {"title": ("title",), "artist": ("artist",), "album": ("album",), "album_artist": ("album_artist", "albumartist"),
+                "copyright": ("copyright",), "date": ("date", "year"), "genre": ("genre",), "track": ("track", "tracknumber"),
+                "comment": ("comment", "description")}
+
+
+def out_channels(job: Job, opts: AudioOptions) -> int:
+    if opts.channels == "mono":
+        return 1
+    if opts.channels == "stereo":
+        return 2
+    return 1 if job.facts.get("channels") == 1 else 2
+
+
+def out_rate(job: Job, opts: AudioOptions) -> int:
+    rate = opts.sample_rate or int(job.facts.get("sample_rate") or 48000)
+    return min(48000, rate) if rate in MP3_RATES or rate > 48000 else 48000
+
+
+def prepare_filters(job: Job, opts: AudioOptions, rate: int, channels: int) -> str:
+    trim = job.facts["trim"]
+    kept = trim["end"] - trim["start"]
+    parts = []
+    fade_in, fade_out = opts.fade_in_ms / 1000, opts.fade_out_ms / 1000
+    if trim["cut_start"] and fade_in:
+        parts.append(f"afade=t=in:st=0:d={min(fade_in, kept / 2):.4f}")
+    if trim["cut_end"] and fade_out:
+        d = min(fade_out, kept / 2)
+        parts.append(f"afade=t=out:st={kept - d:.4f}:d={d:.4f}")
+    layout = "mono" if channels == 1 else "stereo"
+    parts += [f"aresample={rate}:resampler=soxr:precision=28",
+              f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout}"]
+    return ",".join(parts)
+
+
+def tags_for(job: Job, opts: AudioOptions) -> dict[str, str]:
+    source = dict(job.facts.get("tags") or {})
+    if "all" in opts.tags:
+        out = {k: v for k, v in source.items() if k not in ("encoder", "encoded_by", "creation_time")}
+    else:
+        out = {}
+        for name in opts.tags:
+            hit = next((source[a] for a in _TAG_ALIASES.get(name, (name,)) if source.get(a)), None)
+            if hit:
+                out[name] = hit
+    if job.sidecar.title:
+        out["title"] = job.sidecar.title
+    if job.sidecar.credit:
+        out["copyright"] = job.sidecar.credit
+    return out
+
+
+def encoder_args(fmt: str, opts: AudioOptions, rate: int) -> list[str]:
+    if fmt == "mp3":
+        rate_args = ["-b:a", f"{opts.bitrate['mp3']}k"] if "mp3" in opts.bitrate else ["-q:a", str(opts.mp3_quality)]
+        return ["-c:a", "libmp3lame", *rate_args, "-id3v2_version", "3", "-write_id3v1", "0"]
+    if fmt == "m4a":
+        return ["-c:a", "aac", "-b:a", f"{opts.bitrate.get('m4a', 160)}k", "-movflags", "+faststart"]
+    if fmt == "opus":
+        resample = [] if rate == 48000 else ["-af", "aresample=48000:resampler=soxr:precision=28"]
+        return [*resample, "-c:a", "libopus", "-b:a", f"{opts.bitrate.get('opus', 96)}k", "-vbr", "on",
+                "-application", "audio"]
+    if fmt == "wav":
+        return ["-c:a", "pcm_s24le", "-rf64", "auto"]
+    if fmt == "flac":
+        return ["-c:a", "flac", "-sample_fmt", "s32", "-bits_per_raw_sample", "24", "-compression_level", "8"]
+    raise ValueError(f"unknown audio format {fmt!r}")
+
+
+def _with_gain(encode: list[str], db: float) -> list[str]:
+    gain = f"volume={db:.3f}dB:precision=double"
+    if "-af" in encode:
+        i = encode.index("-af") + 1
+        return [*encode[:i], f"{gain},{encode[i]}", *encode[i + 1:]]
+    return ["-af", gain, *encode]
+
+
+def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ceiling: float) -> tuple[str, dict, dict]:
+    """The levelling filters, what the prepared audio measured, and how the levelling went."""
+    trim = job.facts["trim"]
+    timeout = job.limits.timeout
+
+    def measure(filters: str) -> dict:
+        return loudness.measure(job.source, timeout=timeout, start=trim["start"],
+                                duration=trim["end"] - trim["start"], filters=filters)
+
+    measured = measure(prep)
+    gain = loudness.gain_for(measured, lufs=target)
+    level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate)
+    how = {"gain_db": round(gain, 2), "limited": loudness.needs_limiter(measured, gain, true_peak=ceiling)}
+    if how["limited"]:
+        tries: list[tuple[float, float]] = []
+        extra = 0.0
+        for _ in range(MAX_LEVEL_TRIES):
+            got = measure(f"{prep},{level}")
+            tries.append((extra, got["lufs"]))
+            if abs(got["lufs"] - target) <= LEVEL_TOLERANCE:
+                break
+            extra = min(12.0, loudness.next_gain(tries, lufs=target))
+            level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=extra)
+        best = min(tries, key=lambda t: abs(t[1] - target))
+        if best[0] != extra:
+            level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=best[0])
+        how["gain_db"] = round(gain + best[0], 2)
+        how["limiter_makeup_db"] = round(best[0], 2)
+    return level, measured, how
+
+
+def audio_encode(job: Job, opts: AudioOptions) -> Job:
+    trim = job.facts["trim"]
+    rate, channels = out_rate(job, opts), out_channels(job, opts)
+    target = opts.target(channels)
+    lossy = bool(set(opts.formats) & LOSSY)
+    ceiling = opts.true_peak - (LOSSY_HEADROOM if lossy else 0.05)
+    prep = prepare_filters(job, opts, rate, channels)
+    level, measured, how = _level(job, opts, prep, rate, target, ceiling)
+    silent = measured["lufs"] <= loudness.SILENCE_LUFS
+    if silent:
+        how["note"] = "silent: not levelled"
+    timeout = job.limits.timeout
+    stem = safe_stem(Path(job.rel).name)
+    job.tmp_dir.mkdir(parents=True, exist_ok=True)
+    levelled = job.tmp_dir / f"{stem}-{id(job):x}-levelled.wav"
+    try:
+        ffmpeg_run.run([*ffmpeg_run.input_args(job.source, start=trim["start"], duration=trim["end"] - trim["start"]),
+                        "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
+                        "-af", f"{prep},{level}", "-c:a", "pcm_f32le", "-rf64", "auto", "-y", str(levelled)],
+                       timeout=timeout, what="audio levelling")
+        tags = [a for k, v in tags_for(job, opts).items() for a in ("-metadata", f"{k}={v}")]
+        after = {}
+        for fmt in opts.formats:
+            final = job.out_dir / f"{stem}.{EXTENSIONS[fmt]}"
+
+            def write(tmp: Path, fmt: str = fmt, correction: float = 0.0) -> None:
+                encode = encoder_args(fmt, opts, rate)
+                if correction:  # before the encoder's own resampling, if any
+                    encode = _with_gain(encode, correction)
+                ffmpeg_run.run([*ffmpeg_run.input_args(levelled), "-map", "0:a:0", "-map_metadata", "-1",
+                                *encode, *tags, "-fflags", "+bitexact", "-y", str(tmp)],
+                               timeout=timeout, what=f"{fmt} encoding")
+
+            size = write_atomic(final, job.tmp_dir, write)
+            got = loudness.measure(final, timeout=timeout)
+            miss = target - got["lufs"]
+            if not silent and abs(miss) > ENCODE_TOLERANCE and got["true_peak"] + miss <= opts.true_peak - 0.1:
+                # The codec moved the loudness (AAC on dense noise, a low Opus rate): once more,
+                # with the difference as gain, from the same levelled samples.
+                size = write_atomic(final, job.tmp_dir, lambda tmp, fmt=fmt, miss=miss: write(tmp, fmt, miss))
+                got = loudness.measure(final, timeout=timeout)
+            info = ffprobe(final, timeout=min(60, timeout))
+            stream = next(s for s in info.get("streams", []) if s.get("codec_type") == "audio")
+            duration = float(info.get("format", {}).get("duration") or stream.get("duration") or 0)
+            after[fmt] = {k: got[k] for k in ("lufs", "true_peak", "lra")}
+            job = job.with_output(final, format=fmt, bytes=size, duration=round(duration, 3), lufs=got["lufs"],
+                                  true_peak=got["true_peak"], sample_rate=int(stream.get("sample_rate") or rate),
+                                  channels=int(stream.get("channels") or channels),
+                                  bitrate=round(size * 8 / duration / 1000) if duration > 0 and math.isfinite(duration) else 0)
+    finally:
+        levelled.unlink(missing_ok=True)
+    facts_loudness = {**job.facts["loudness"], "prepared": {k: measured[k] for k in ("lufs", "true_peak", "lra")},
+                      "target": {"lufs": target, "true_peak": opts.true_peak}, **how, "after": after}
+    return job.note(loudness=facts_loudness, output_channels=channels, output_sample_rate=rate)
