@@ -184,10 +184,12 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
                 got = loudness.measure(final, timeout=timeout)
             info = ffprobe(final, timeout=min(60, timeout))
             stream = next(s for s in info.get("streams", []) if s.get("codec_type") == "audio")
-            duration = float(info.get("format", {}).get("duration") or stream.get("duration") or 0)
+            got_rate = int(stream.get("sample_rate") or rate)
+            # Decoded length: the container's is whole frames (an MP3 rounds up to 1152 samples).
+            duration = got["samples"] / got_rate if got["samples"] else float(info.get("format", {}).get("duration") or 0)
             after[fmt] = {k: got[k] for k in ("lufs", "true_peak", "lra")}
             job = job.with_output(final, format=fmt, bytes=size, duration=round(duration, 3), lufs=got["lufs"],
-                                  true_peak=got["true_peak"], sample_rate=int(stream.get("sample_rate") or rate),
+                                  true_peak=got["true_peak"], sample_rate=got_rate,
                                   channels=int(stream.get("channels") or channels),
                                   bitrate=round(size * 8 / duration / 1000) if duration > 0 and math.isfinite(duration) else 0)
     finally:

@@ -32,6 +32,7 @@ SILENCE_LUFS = -70.0
 _SUMMARY = re.compile(r"Integrated loudness:\s*I:\s*(\S+) LUFS\s*Threshold:\s*(\S+) LUFS"
                       r".*?LRA:\s*(\S+) LU.*?True peak:\s*Peak:\s*(\S+) dBFS", re.S)
 _INTEGRATED = re.compile(r"lavfi\.r128\.I=(\S+)")
+_SAMPLES = re.compile(r"Number of samples: (\d+)")
 
 
 def _number(text: str, floor: float) -> float:
@@ -50,6 +51,7 @@ def parse_ebur128(stderr: str) -> dict[str, float]:
         raise ValueError("ebur128 printed no summary")
     i, thresh, lra, tp = summary[-1]
     running = _INTEGRATED.findall(stderr)
+    samples = _SAMPLES.findall(stderr)
     lufs = _number(running[-1] if running else i, SILENCE_LUFS)
     return {
         "lufs": max(round(lufs, 2), SILENCE_LUFS),
@@ -57,6 +59,7 @@ def parse_ebur128(stderr: str) -> dict[str, float]:
         "lra": _number(lra, 0.0),
         "threshold": _number(thresh, SILENCE_LUFS),
         "offset": 0.0,  # what loudnorm's dynamic mode would add; linear levelling needs none
+        "samples": float(samples[-1]) if samples else 0.0,  # decoded, per channel (measure only)
     }
 
 
@@ -68,7 +71,8 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
     """
     chain = f"{filters}," if filters else ""
     return [*input_args, "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-af", f"{chain}ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I",
+            "-af", f"{chain}ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I,"
+                   "astats=measure_perchannel=none:measure_overall=Number_of_samples",
             "-f", "null", "-",
             "-loglevel", "info"]  # the last -loglevel wins: ebur128 prints at info level
 
@@ -76,7 +80,8 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
 def measure(path: Path, *, timeout: float, start: float | None = None, duration: float | None = None,
             filters: str = "") -> dict[str, float]:
     """Loudness of the first audio stream of `path` (optionally of `start`..`start+duration`,
-    after the ffmpeg audio `filters`): lufs, true_peak (dBTP), lra (LU), threshold (LUFS), offset.
+    after the ffmpeg audio `filters`): lufs, true_peak (dBTP), lra (LU), threshold (LUFS), offset;
+    and `samples`, how many were decoded per channel (an exact duration, gapless MP3 included).
 
     Silence measures lufs = -70.0. Raises InputError (one line) if ffmpeg cannot read the file.
     """
