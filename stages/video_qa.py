@@ -12,6 +12,7 @@ BLACK_SECONDS = 0.5  # black at the start or end worth a trim
 FROZEN_SECONDS = 1.0
 # Bits per pixel per frame under which H.264-era sources show blocking (1080p30 at ~1.2 Mbit/s).
 LOW_BPP = 0.02
+MISSED_LU = 1.0  # soundtrack loudness further than this from the target
 
 
 def _fix_trim(job: Job) -> str:
@@ -53,6 +54,13 @@ def video_qa(job: Job, opts: VideoOptions) -> Job:
     loud = f.get("loudness", {})
     if f.get("has_audio") and loud.get("note", "").startswith("silent"):
         job = job.warn("the soundtrack is silent; deliver the mix, or set expect_audio = false for silent video")
+    before, after = loud.get("before", {}), loud.get("after")
+    if f.get("has_audio") and not loud.get("note") and before.get("lufs", 0) < -45:
+        job = job.warn(f"the soundtrack is nearly silent ({before['lufs']:.1f} LUFS): levelling it lifts the "
+                       "noise floor too; check that the right audio track was delivered")
+    if after and abs(after["lufs"] - opts.lufs) > MISSED_LU:
+        job = job.warn(f"the soundtrack reaches {after['lufs']:.1f} LUFS, not the {opts.lufs:g} LUFS target: its peaks "
+                       f"leave no more room under {opts.true_peak:g} dBTP without heavy limiting")
     if f.get("alpha"):
         job = job.warn("the source has transparency (alpha), which MP4/H.264 cannot carry: it is shown on black")
     if f.get("variable_fps"):
