@@ -1,0 +1,373 @@
+"""The video chain (#4) through the real CLI, real ffmpeg, on corpus clips and clips ffmpeg makes.
+
+Corpus files (../shared/corpus/video, see SOURCES.md): h264-aac.mp4 (pydub, MIT), phone-rotated-90.mov
+(streamio-ffmpeg, MIT), no-audio.mp4 (moviepy, MIT), vp8-vorbis.webm (moviepy, MIT; Big Buck Bunny
+(c) Blender Foundation, CC BY 3.0). Generated here with lavfi: a testsrc2 clip with one keyframe
+(a cut that snapped to it would show), and one that starts with a second of black.
+
+Everything is measured (ffprobe, decoded pixels, EBU R128), never compared byte for byte. One
+workspace is processed once for the module; the tests read its outputs. Profiles are overridden
+to small sizes so that the whole module stays well under two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import Workspace
+
+pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+                                reason="needs ffmpeg and ffprobe (Debian package ffmpeg)")
+
+FPS = 25
+TRIM = (1.52, 3.0)  # seconds: frames 38..74 of the counter clip; its only keyframe is frame 0
+
+WEB = """extends = "web"
+[video]
+aspects = ["original"]
+max_width = 480
+max_height = 480
+loop = true
+loop_seconds = 1
+poster_formats = ["jpeg", "webp"]
+"""
+CROPS = """description = "Every aspect, small."
+[video]
+aspects = ["original", "16:9", "1:1", "4:5", "9:16"]
+max_width = 480
+max_height = 480
+"""
+WEBM = """description = "VP9 WebM only, with an animated preview."
+[video]
+formats = ["webm"]
+max_width = 320
+max_height = 320
+preview = true
+preview_seconds = 0.8
+preview_width = 160
+"""
+
+
+# Helpers: measure with ffprobe/ffmpeg directly, never through the code under test -----------------
+def probe(path: Path) -> dict:
+    done = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+                           "-count_frames", str(path)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def video_stream(info: dict) -> dict:
+    return next(s for s in info["streams"] if s["codec_type"] == "video")
+
+
+def frames_gray(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame of the first video stream, decoded to 8-bit grey (frames, height, width)."""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo",
+                           "-pix_fmt", "gray", "-"], capture_output=True, check=True)
+    return np.frombuffer(done.stdout, np.uint8).reshape(-1, height, width).astype(np.float32)
+
+
+def lufs(path: Path) -> float:
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+                           "-af", "ebur128", "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", done.stderr)[-1])
+
+
+def atoms(path: Path) -> list[str]:
+    names, data = [], path.read_bytes()
+    pos = 0
+    while pos + 8 <= len(data):
+        size, name = struct.unpack(">I4s", data[pos:pos + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+        names.append(name.decode("latin-1"))
+        if size < 8:
+            break
+        pos += size
+    return names
+
+
+def make_clips(folder: Path) -> dict[str, Path]:
+    counter = folder / "counter.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=4",
+                    "-f", "lavfi", "-i", "sine=f=440:d=4:sample_rate=48000",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-keyint_min", "1000", "-sc_threshold", "0",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(counter)], check=True)
+    black = folder / "black-lead.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=black:s=320x240:r={FPS}:d=1",
+                    "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1.5",
+                    "-filter_complex", "[0:v][1:v]concat=n=2:v=1,format=yuv420p[v]", "-map", "[v]",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(black)], check=True)
+    return {"counter": counter, "black": black}
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory, corpus) -> Workspace:
+    from pipeline.workspace import init_workspace
+
+    root = tmp_path_factory.mktemp("video") / "ws"
+    init_workspace(root, "video")
+    ws = Workspace(root)
+    config = root / "crossmedia.toml"
+    config.write_text(config.read_text().replace('[folders]\n', '[folders]\n"inbox/crops" = "crops"\n"inbox/webm" = "webm"\n'))
+    ws.profile("web", WEB)
+    ws.profile("crops", CROPS)
+    ws.profile("webm", WEBM)
+    clips = make_clips(tmp_path_factory.mktemp("clips"))
+    ws.drop(clips["counter"])
+    ws.write("inbox/web/counter.mp4.toml", f"trim = {{start = {TRIM[0]}, end = \"00:00:0{TRIM[1]:.3f}\"}}\n")
+    ws.drop(clips["black"])
+    for rel in ("video/h264-aac.mp4", "video/phone-rotated-90.mov", "video/no-audio.mp4"):
+        ws.drop(rel)
+    ws.drop("video/h264-aac.mp4", "inbox/crops")
+    ws.drop("video/vp8-vorbis.webm", "inbox/social")
+    ws.drop("video/vp8-vorbis.webm", "inbox/webm")
+    ws.run(expect=0)
+    return ws
+
+
+def outputs(ws: Workspace, rel: str) -> dict[str, dict]:
+    """Output file name -> its rendition facts."""
+    item = ws.item(rel)
+    assert item["status"] == "processed", item
+    return {Path(r["path"]).name: r for r in item["facts"]["renditions"]}
+
+
+# Geometry ----------------------------------------------------------------------------------------
+def test_every_aspect_has_exact_even_dimensions_never_above_the_source(done):
+    # 640x480 source, caps 480x480: crops 640x480, 640x360, 480x480, 384x480, 270x480, then down to fit
+    expected = {"original": (480, 360), "16:9": (480, 270), "1:1": (480, 480), "4:5": (384, 480), "9:16": (270, 480)}
+    outs = outputs(done, "inbox/crops/h264-aac.mp4")
+    videos = {r["aspect"]: (name, r) for name, r in outs.items() if name.endswith(".mp4")}
+    assert set(videos) == set(expected)
+    for aspect, (name, facts) in videos.items():
+        s = video_stream(probe(done.root / facts["path"]))
+        size = (s["width"], s["height"])
+        assert size == expected[aspect] == (facts["width"], facts["height"]), (name, size)
+        assert size[0] % 2 == 0 and size[1] % 2 == 0 and size[0] <= 640 and size[1] <= 480
+        assert s["pix_fmt"] == "yuv420p" and s.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1")
+    posters = {r["aspect"]: (r["width"], r["height"]) for r in outs.values() if r.get("role") == "poster"}
+    assert posters == expected
+
+
+def test_social_profile_crops_1_1_4_5_9_16_from_the_720p_source_and_warns_instead_of_upscaling(done):
+    item = done.item("inbox/social/vp8-vorbis.webm")
+    sizes = {r["aspect"]: (r["width"], r["height"]) for r in item["facts"]["renditions"]
+             if r["path"].endswith(".mp4")}
+    # the source is 1280x720: every crop is 720 high, under social's 1080-wide caps; 9:16 is a
+    # 405x720 crop, and 404x718 the even size closest to 9:16 within it (404x720 would be 0.3 % off)
+    assert sizes == {"1:1": (720, 720), "4:5": (576, 720), "9:16": (404, 718)}
+    for aspect, (w, h) in sizes.items():
+        a, b = map(int, aspect.split(":"))
+        assert abs(w / h - a / b) * h < 1.0, aspect
+    assert any("never upscaled" in w and "1:1" in w for w in item["warnings"])
+
+
+def test_rotated_phone_clip_comes_out_portrait_without_rotation_metadata(done):
+    outs = outputs(done, "inbox/web/phone-rotated-90.mov")
+    for name, facts in outs.items():
+        if not name.endswith(".mp4"):
+            continue
+        s = video_stream(probe(done.root / facts["path"]))
+        assert (s["width"], s["height"]) == (360, 480), name  # 640x480 stored, turned 90 degrees, fit in 480
+        assert not [d for d in s.get("side_data_list", []) if "rotation" in d], name
+        assert "rotate" not in s.get("tags", {}), name
+    facts = done.item("inbox/web/phone-rotated-90.mov")["facts"]
+    assert (facts["rotation"], facts["display_width"], facts["display_height"]) == (90, 480, 640)
+
+
+# Time ----------------------------------------------------------------------------------------------
+def test_trim_is_frame_accurate_in_length_and_first_frame(done, tmp_path):
+    outs = outputs(done, "inbox/web/counter.mp4")
+    name = "counter-320.mp4"
+    out = done.root / outs[name]["path"]
+    s = video_stream(probe(out))
+    frames = int(s["nb_read_frames"])
+    assert abs(frames / FPS - (TRIM[1] - TRIM[0])) <= 1 / FPS + 1e-6, frames
+    assert abs(float(s["duration"]) - (TRIM[1] - TRIM[0])) <= 1 / FPS + 1e-6
+    source = frames_gray(done.root / "inbox/web/counter.mp4", 320, 240)
+    first = frames_gray(out, 320, 240)[0]
+    wanted = round(TRIM[0] * FPS)
+    diff = {i: float(np.abs(first - source[i]).mean()) for i in (0, wanted - 1, wanted, wanted + 1)}
+    assert diff[wanted] < 2.0, diff  # the same picture, give or take the encoder
+    assert diff[wanted] < min(diff[0], diff[wanted - 1], diff[wanted + 1]) / 2, diff  # not the keyframe, not a neighbour
+    facts = done.item("inbox/web/counter.mp4")["facts"]
+    assert facts["trim"] == {"start": TRIM[0], "end": TRIM[1]}
+
+
+# Delivery ------------------------------------------------------------------------------------------
+def test_mp4_is_faststart_h264_aac_and_the_loop_is_muted(done):
+    outs = outputs(done, "inbox/web/h264-aac.mp4")
+    main, loop = outs["h264-aac-480.mp4"], outs["h264-aac-480-loop.mp4"]
+    order = atoms(done.root / main["path"])
+    assert order.index("moov") < order.index("mdat"), order
+    info = probe(done.root / main["path"])
+    assert {s["codec_type"]: s["codec_name"] for s in info["streams"]} == {"video": "h264", "audio": "aac"}
+    looped = probe(done.root / loop["path"])
+    assert [s["codec_type"] for s in looped["streams"]] == ["video"]
+    assert float(video_stream(looped)["duration"]) <= 1.0 + 1 / 29.97 + 1e-6
+    assert loop["muted"] is True and loop["role"] == "loop" and main["muted"] is False
+
+
+def test_webm_is_vp9_opus_with_an_animated_preview(done):
+    outs = outputs(done, "inbox/webm/vp8-vorbis.webm")
+    webm = outs["vp8-vorbis-320.webm"]
+    info = probe(done.root / webm["path"])
+    assert {s["codec_type"]: s["codec_name"] for s in info["streams"]} == {"video": "vp9", "audio": "opus"}
+    assert (webm["width"], webm["height"]) == (320, 180)
+    preview = next(r for r in outs.values() if r.get("role") == "preview")
+    with Image.open(done.root / preview["path"]) as im:
+        assert im.format == "WEBP" and getattr(im, "n_frames", 1) >= 5 and im.size == (160, 90)
+
+
+def test_poster_is_not_black_and_auto_skips_a_black_lead_in(done):
+    outs = outputs(done, "inbox/web/black-lead.mp4")
+    posters = [r for r in outs.values() if r.get("role") == "poster"]
+    assert {r["format"] for r in posters} == {"jpeg", "webp"}
+    for r in posters:
+        with Image.open(done.root / r["path"]) as im:
+            assert im.size == (r["width"], r["height"]) == (320, 240)
+            assert np.asarray(im.convert("L"), np.float32).mean() > 40, r["path"]
+    item = done.item("inbox/web/black-lead.mp4")
+    assert 0.96 <= item["facts"]["poster_time"] <= 1.1
+    assert any("starts with 1.0 s of black" in w for w in item["warnings"]), item["warnings"]
+
+
+def test_soundtrack_is_levelled_to_the_profile_target(done):
+    for rel, name, target in (("inbox/web/h264-aac.mp4", "h264-aac-480.mp4", -16.0),
+                              ("inbox/social/vp8-vorbis.webm", "vp8-vorbis-1x1-720.mp4", -14.0)):
+        outs = outputs(done, rel)
+        measured = lufs(done.root / outs[name]["path"])
+        assert abs(measured - target) <= 0.5, (rel, measured)
+        loud = done.item(rel)["facts"]["loudness"]
+        assert abs(loud["after"]["lufs"] - target) <= 0.5 and loud["before"]["lufs"] != loud["after"]["lufs"]
+        assert loud["target"]["lufs"] == target
+
+
+def test_report_carries_probe_facts_and_warns_about_missing_audio(done):
+    facts = done.item("inbox/web/h264-aac.mp4")["facts"]
+    assert facts["container"].startswith("mov,mp4") and facts["video_codec"] == "h264"
+    assert (facts["width"], facts["height"], facts["fps"]) == (640, 480, 29.97)
+    assert facts["has_audio"] and facts["audio_codec"] == "aac" and facts["channels"] == 2
+    assert facts["interlaced"] is False and facts["variable_fps"] is False
+    json.dumps(facts)
+    silent = done.item("inbox/web/no-audio.mp4")
+    assert any("no soundtrack" in w for w in silent["warnings"]), silent["warnings"]
+    assert all(r["muted"] for r in silent["facts"]["renditions"] if r["path"].endswith(".mp4"))
+
+
+def test_rerun_processes_nothing(done):
+    before = {p: p.stat().st_mtime_ns for p in done.files("out") if p.suffix in (".mp4", ".webm", ".jpg")}
+    done.run(expect=0)
+    counts = done.report()["counts"]
+    assert counts["processed"] == 0 and counts["failed"] == 0, counts
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+# Safety and configuration -------------------------------------------------------------------------------
+class Listener:
+    """A local HTTP port and a FIFO that record whether anything ever opened them."""
+
+    def __init__(self, folder: Path):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.fifo = folder / "secret.ts"
+        os.mkfifo(self.fifo)
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._wait_for_reader, daemon=True)
+        self.thread.start()
+
+    def _wait_for_reader(self):
+        with open(self.fifo, "wb"):  # blocks until something opens the FIFO for reading
+            self.opened.set()
+
+    def connected(self) -> bool:
+        try:
+            conn, _ = self.server.accept()
+        except TimeoutError:
+            return False
+        conn.close()
+        return True
+
+    def close(self):
+        if not self.opened.is_set():
+            fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)  # release the writer thread
+            self.thread.join(timeout=5)
+            os.close(fd)
+        self.server.close()
+
+
+@pytest.fixture
+def listener(tmp_path):
+    it = Listener(tmp_path)
+    yield it
+    it.close()
+
+
+def playlists(listener: Listener, corpus_file: Path, beside: Path) -> dict[str, str]:
+    """One playlist per target, each of which ffmpeg opens when unguarded (tried: the FIFO
+    opens, the port is connected to). Playlists written to `beside` name the FIFO relatively
+    when it is there too, as concat's `-safe 1` allows."""
+    url = f"http://127.0.0.1:{listener.port}/segment.ts"
+    fifo = listener.fifo.name if listener.fifo.parent == beside else str(listener.fifo)
+
+    def hls(target: str) -> str:
+        return f"#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2,\n{target}\n#EXT-X-ENDLIST\n"
+
+    return {"fifo.m3u8": hls(fifo), "http.m3u8": hls(url), "passwd.m3u8": hls("/etc/passwd"),
+            "media.m3u8": hls(str(corpus_file)),
+            "fifo.ffconcat": f"ffconcat version 1.0\nfile '{fifo}'\n",
+            "http.ffconcat": f"ffconcat version 1.0\nfile '{url}'\n"}
+
+
+def test_a_playlist_input_is_refused_without_reading_what_it_names(ws, listener, corpus):
+    lists = playlists(listener, corpus / "video/h264-aac.mp4", ws.root / "inbox/web")
+    for name, text in lists.items():
+        ws.write(f"inbox/web/{name}", text)
+    ws.run(expect=1)
+    for name in lists:
+        item = ws.item(f"inbox/web/{name}")
+        assert item["status"] == "failed" and "playlist" in item["error"] and item["outputs"] == [], item
+    assert not listener.opened.is_set() and not listener.connected()
+
+
+def test_ffprobe_and_ffmpeg_refuse_playlists_themselves(tmp_path, listener, corpus):
+    """Below the sniffer: the demuxer whitelist stops HLS and concat before they open anything,
+    even where the protocol whitelist allows it (a local file: the HLS demuxer plays one)."""
+    from pipeline.errors import InputError
+    from stages import ffmpeg_run
+    from stages.avprobe import ffprobe
+
+    for name, text in playlists(listener, corpus / "video/h264-aac.mp4", tmp_path).items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(InputError, match="playlist"):
+            ffprobe(path, timeout=20)
+        with pytest.raises(InputError, match="not on whitelist"):
+            ffmpeg_run.run([*ffmpeg_run.input_args(path), "-f", "null", "-"], timeout=20, what="test")
+        assert not listener.opened.is_set() and not listener.connected(), name
+
+
+def test_a_bad_video_key_fails_at_load_naming_file_key_and_fix(ws):
+    ws.drop("video/no-audio.mp4")
+    path = ws.profile("web", 'extends = "web"\n[video]\nmax_widht = 720\ncrf = {mp4 = 70}\nposter = "soon"\n')
+    result = ws.run(expect=2)
+    text = result.output
+    assert str(path) in text or "profiles/web.toml" in text
+    assert "[video] max_widht" in text and "did you mean 'max_width'" in text
+    assert "[video] crf" in text and "between 0 and 51" in text
+    assert "[video] poster" in text and '"auto"' in text
+    assert text.count("Fix:") >= 3
+    assert not (ws.root / "out" / "web").exists()
