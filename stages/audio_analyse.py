@@ -80,6 +80,7 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
     start, end = job.sidecar.trim.seconds if job.sidecar.trim else (0.0, None)
     if start >= length:
         raise InputError(f"sidecar trim start ({start:g} s) is at or after the end of the audio ({length:g} s)")
+    late = end is not None and end > length + 0.05
     if end is not None and end >= length:
         end = None  # to the end; the probe's length is an estimate for some MP3s
     stderr = ffmpeg_run.run(analysis_args(job, opts, start, None if end is None else end - start),
@@ -120,4 +121,7 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
     facts["trim"] = {"start": round(cut_start, 4), "end": round(cut_end, 4), "by": by,
                      "cut_start": cut_start > 0.0005, "cut_end": cut_end < start + kept - 0.0005 or end is not None}
     facts["kept_duration"] = round(cut_end - cut_start, 4)
-    return job.note(**facts)
+    job = job.note(**facts)
+    if late:
+        job = job.warn(f"sidecar trim end ({job.sidecar.trim.end}) is after the end of the audio ({length:g} s); kept to the end")
+    return job

@@ -147,6 +147,9 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
     target = opts.target(channels)
     lossy = bool(set(opts.formats) & LOSSY)
     ceiling = opts.true_peak - (LOSSY_HEADROOM if lossy else 0.05)
+    if opts.channels == "keep" and (job.facts.get("channels") or 0) > 2:
+        job = job.warn(f"the source has {job.facts['channels']} channels ({job.facts.get('channel_layout') or 'surround'}): "
+                       f"mixed down to stereo")
     prep = prepare_filters(job, opts, rate, channels)
     level, measured, how = _level(job, opts, prep, rate, target, ceiling)
     silent = measured["lufs"] <= loudness.SILENCE_LUFS

@@ -25,6 +25,8 @@ SILENT_LUFS = -60.0
 # dB of peak limiting beyond which levelling audibly changes the sound.
 HEAVY_LIMITING = 4.0
 MISS_LU = 0.5
+# EBU R128 integrates 400 ms blocks: anything shorter has no integrated loudness.
+GATE_SECONDS = 0.4
 
 
 def audio_qa(job: Job, opts: AudioOptions) -> Job:
@@ -33,6 +35,11 @@ def audio_qa(job: Job, opts: AudioOptions) -> Job:
     before, target = loud.get("before", {}), loud.get("target", {})
     lufs, tp = before.get("lufs", -70.0), before.get("true_peak", -99.0)
     want = target.get("lufs", opts.lufs)
+    kept = f.get("kept_duration", f.get("duration", 0))
+    if kept < GATE_SECONDS:
+        job = job.warn(f"the audio is only {kept * 1000:.0f} ms long: loudness needs {GATE_SECONDS * 1000:.0f} ms to be "
+                       f"measured, so it was not levelled")
+        return _limits(job, opts)
     if lufs <= SILENT_LUFS or f.get("rms_dbfs", 0) <= -70:
         job = job.warn(f"the audio is silent or nearly so ({lufs:g} LUFS, peak {f.get('peak_dbfs', -120):g} dBFS); "
                        f"check it is the right file")

@@ -31,9 +31,11 @@ PODCAST = {  # corpus file -> (sidecar or None)
 }
 WEB = {
     "audio/loud-whitenoise.mp3": None,
+    "broken/non ascii äää – café crème.mp3": None,  # 5 s of digital silence
     "audio/voice-mono.aiff": 'trim = { start = 0.5, end = "00:00:02.000" }\n',
 }
 MUSIC = "inbox/podcast/music-id3-trailing-silence.mp3"
+SILENT = "café crème.mp3"
 
 
 def ebur128(path: Path) -> tuple[float, float]:
@@ -41,8 +43,8 @@ def ebur128(path: Path) -> tuple[float, float]:
     done = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i", str(path),
                            "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True)
     summary = done.stderr[done.stderr.rindex("Summary:"):]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
-    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    lufs = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
+    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
     return lufs, peak
 
 
@@ -96,6 +98,8 @@ def test_every_output_is_levelled_to_its_target_mono_to_the_mono_one(done):
     for folder, files in (("inbox/podcast", PODCAST), ("inbox/web", WEB)):
         for rel in files:
             item_rel = f"{folder}/{Path(rel).name}"
+            if item_rel.endswith(SILENT):
+                continue  # nothing to level: see the silence test
             mono = done.item(item_rel)["facts"]["channels"] == 1
             target = -19.0 if mono and folder == "inbox/podcast" else -16.0
             for out in audio_outputs(done, item_rel):
@@ -104,7 +108,7 @@ def test_every_output_is_levelled_to_its_target_mono_to_the_mono_one(done):
                 assert peak <= -1.0 + 0.2, (out.name, peak)
                 assert ffprobe(out)["streams"][0]["channels"] == (1 if mono else 2), out
                 seen += 1
-    assert seen == 2 * (len(PODCAST) + len(WEB))
+    assert seen == 2 * (len(PODCAST) + len(WEB) - 1)
 
 
 def test_formats_and_containers_are_what_the_profiles_say(done):
@@ -167,7 +171,8 @@ def test_each_input_gets_a_real_png_waveform_of_the_profile_size(done):
             assert len(waves) == 1, item["outputs"]
             with Image.open(done.root / waves[0]["path"]) as im:
                 assert im.format == "PNG" and im.size == (1200, 240)
-                assert im.getextrema()[3][1] > 0  # something is drawn (alpha channel not all clear)
+                drawn = im.getextrema()[3][1] > 0  # alpha channel not all clear
+                assert drawn != rel.endswith(SILENT), rel
 
 
 def test_report_has_probe_facts_and_loudness_before_and_after(done):
@@ -191,6 +196,28 @@ def test_warnings_say_clipping_and_mono_in_stereo_in_plain_words(done):
     assert any("same signal" in w for w in flac), flac
     voice = done.item("inbox/podcast/voice-mono-16bit.wav")["warnings"]
     assert not any("clips" in w for w in voice), voice
+
+
+def test_silence_is_encoded_as_silence_with_a_warning(done):
+    item = done.item("inbox/web/non ascii äää – café crème.mp3")
+    assert item["status"] == "processed" and any("silent" in w for w in item["warnings"]), item
+    for out in audio_outputs(done, item["input"]):
+        assert ebur128(out)[0] <= -69  # not pumped up to the target
+
+
+def test_a_profile_can_upmix_to_stereo_and_warn_about_length(ws):
+    ws.profile("voice", 'extends = "podcast"\n[audio]\nchannels = "stereo"\nformats = ["wav"]\nmax_duration = 2\n'
+                        'trim_silence = false\n')
+    ws.write("crossmedia.toml", 'name = "t"\n[folders]\n"inbox/voice" = "voice"\n')
+    ws.drop("audio/voice-mono.aiff", "inbox/voice")
+    ws.run(expect=0)
+    item = ws.item("inbox/voice/voice-mono.aiff")
+    (out,) = audio_outputs(ws, item["input"])
+    stream = ffprobe(out)["streams"][0]
+    assert (out.suffix, stream["codec_name"], stream["channels"], int(stream["sample_rate"])) == (".wav", "pcm_s24le", 2, 44100)
+    lufs, peak = ebur128(out)
+    assert abs(lufs + 16) <= 0.5 and peak <= -1.0 + 0.2, (lufs, peak)  # stereo out: the stereo target
+    assert any("max_duration = 2" in w for w in item["warnings"]), item["warnings"]
 
 
 def test_a_rerun_processes_nothing(done):
