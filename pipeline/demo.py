@@ -87,6 +87,7 @@ SIDECARS = {
     "inbox/web/phone-portrait.jpg.toml": 'alt = "A lighthouse, shot on a phone held upright"\n',
     "inbox/web/badge.png.toml": 'decorative = true\n',
     "inbox/web/logo.svg.toml": 'alt = "Harbour logo"\n',
+    "inbox/web/harbour-clip.mp4.toml": 'title = "Harbour test pattern"\ncredit = "crossmedia demo (CC0)"\n',
     "inbox/podcast/jingle.wav.toml": 'title = "Harbour jingle"\ncredit = "crossmedia demo (CC0)"\n',
 }
 
@@ -123,6 +124,17 @@ def jingle(path: Path) -> None:
 
     ffmpeg_run.run(["-protocol_whitelist", "file", "-f", "lavfi", "-i", JINGLE, "-c:a", "pcm_s16le", str(path)],
                    timeout=60, what="demo jingle")
+
+
+# A three-second clip with a tone, for the video chain (issue #4): an MP4 plus a muted loop, a poster.
+CLIP = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=f=330:sample_rate=48000:d=3",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+
+
+def clip(path: Path) -> None:
+    from stages import ffmpeg_run
+
+    ffmpeg_run.run(["-protocol_whitelist", "file", *CLIP, str(path)], timeout=60, what="demo clip")
 
 
 def make_samples(root: Path) -> list[str]:
@@ -170,6 +182,7 @@ def make_samples(root: Path) -> list[str]:
     if shutil.which("ffmpeg"):  # without it, `crossmedia doctor` says how to get it
         save("inbox/podcast/jingle.wav", jingle)
         save("inbox/web/jingle.wav", jingle)
+        save("inbox/web/harbour-clip.mp4", clip)
     save("pages/harbour.toml", lambda p: p.write_text(PAGE, encoding="utf-8"))
     save("banners/harbour-sale.toml", lambda p: p.write_text(BANNER, encoding="utf-8"))
     for rel, text in SIDECARS.items():
