@@ -12,6 +12,8 @@ BLACK_SECONDS = 0.5  # black at the start or end worth a trim
 FROZEN_SECONDS = 1.0
 # Bits per pixel per frame under which H.264-era sources show blocking (1080p30 at ~1.2 Mbit/s).
 LOW_BPP = 0.02
+FIELD_ORDERS = {"tt": "top field first", "bb": "bottom field first", "tb": "top field first, bottom shown first",
+                "bt": "bottom field first, top shown first"}
 MISSED_LU = 1.0  # soundtrack loudness further than this from the target
 
 
@@ -24,7 +26,8 @@ def video_qa(job: Job, opts: VideoOptions) -> Job:
     scan = f.get("scan", {})
     w, h = int(f["display_width"]), int(f["display_height"])
     if f.get("interlaced"):
-        job = job.warn(f"the source is interlaced ({f.get('field_order')}): deinterlaced for the web; "
+        order = FIELD_ORDERS.get(str(f.get("field_order")), str(f.get("field_order")))
+        job = job.warn(f"the source is interlaced ({order}): deinterlaced for the web; "
                        "ask for a progressive master if combing or softness shows")
     if opts.min_height and min(w, h) < opts.min_height:
         job = job.warn(f"very low resolution: {w}x{h} as shown, under the {opts.min_height} px this profile "

@@ -109,7 +109,12 @@ def make_clips(folder: Path) -> dict[str, Path]:
                     "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1.5",
                     "-filter_complex", "[0:v][1:v]concat=n=2:v=1,format=yuv420p[v]", "-map", "[v]",
                     "-c:v", "libx264", "-preset", "ultrafast", str(black)], check=True)
-    return {"counter": counter, "black": black}
+    still = folder / "interlaced-still.mp4"  # 25i, top field first; the last 1.5 s stand still
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=50:d=1",
+                    "-vf", "tpad=stop_mode=clone:stop_duration=1.5,interlace=scan=tff,format=yuv420p",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ildct+ilme", "-x264opts", "tff=1",
+                    str(still)], check=True)
+    return {"counter": counter, "black": black, "still": still}
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +133,12 @@ def done(tmp_path_factory, corpus) -> Workspace:
     ws.drop(clips["counter"])
     ws.write("inbox/web/counter.mp4.toml", f"trim = {{start = {TRIM[0]}, end = \"00:00:0{TRIM[1]:.3f}\"}}\n")
     ws.drop(clips["black"])
+    ws.drop(clips["still"])
+    ws.drop("video/h264-aac.mov")  # shares its stem with h264-aac.mp4
     for rel in ("video/h264-aac.mp4", "video/phone-rotated-90.mov", "video/no-audio.mp4"):
         ws.drop(rel)
     ws.drop("video/h264-aac.mp4", "inbox/crops")
+    ws.write("inbox/crops/h264-aac.mp4.toml", "focus = [0.0, 0.5]\n")  # crops hug the left edge
     ws.drop("video/vp8-vorbis.webm", "inbox/social")
     ws.drop("video/vp8-vorbis.webm", "inbox/webm")
     ws.run(expect=0)
@@ -159,6 +167,16 @@ def test_every_aspect_has_exact_even_dimensions_never_above_the_source(done):
         assert s["pix_fmt"] == "yuv420p" and s.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1")
     posters = {r["aspect"]: (r["width"], r["height"]) for r in outs.values() if r.get("role") == "poster"}
     assert posters == expected
+
+
+def test_crops_centre_on_the_sidecar_focus(done):
+    outs = outputs(done, "inbox/crops/h264-aac.mp4")
+    tall = outs["h264-aac-9x16-270.mp4"]
+    assert tall["crop"] == [0.0, 0.0, round(270 / 640, 4), 1.0] and tall["focus_from"] == "sidecar"
+    source = frames_gray(done.root / "inbox/crops/h264-aac.mp4", 640, 480)[0]
+    first = frames_gray(done.root / tall["path"], 270, 480)[0]
+    assert float(np.abs(first - source[:, :270]).mean()) < 4.0  # the left 270 columns, unscaled
+    assert float(np.abs(first - source[:, 185:455]).mean()) > 8.0  # not the centre
 
 
 def test_social_profile_crops_1_1_4_5_9_16_from_the_720p_source_and_warns_instead_of_upscaling(done):
@@ -265,6 +283,25 @@ def test_report_carries_probe_facts_and_warns_about_missing_audio(done):
     silent = done.item("inbox/web/no-audio.mp4")
     assert any("no soundtrack" in w for w in silent["warnings"]), silent["warnings"]
     assert all(r["muted"] for r in silent["facts"]["renditions"] if r["path"].endswith(".mp4"))
+
+
+def test_interlaced_and_frozen_sources_are_named_and_deinterlaced(done):
+    item = done.item("inbox/web/interlaced-still.mp4")
+    assert item["facts"]["interlaced"] is True and item["facts"]["field_order"] == "tt"
+    assert any("interlaced" in w for w in item["warnings"]), item["warnings"]
+    # 1.5 s of cloned frames; the encoder settles on the still picture a few frames in
+    assert any(re.search(r"stands still for the last 1\.[2-5] s", w) for w in item["warnings"]), item["warnings"]
+    assert any("interlaced (top field first)" in w for w in item["warnings"]), item["warnings"]
+    out = next(r for r in item["facts"]["renditions"] if r["path"].endswith("-320.mp4"))
+    assert video_stream(probe(done.root / out["path"])).get("field_order", "progressive") == "progressive"
+
+
+def test_inputs_sharing_a_stem_keep_their_own_outputs_and_small_sources_are_named(done):
+    mp4, mov = done.item("inbox/web/h264-aac.mp4"), done.item("inbox/web/h264-aac.mov")
+    assert mp4["outputs"] and mov["outputs"] and not set(mp4["outputs"]) & set(mov["outputs"])
+    assert all((done.root / o).is_file() for o in mp4["outputs"] + mov["outputs"])
+    assert any("very low resolution: 320x180" in w for w in mov["warnings"]), mov["warnings"]
+    assert any("nearly silent" in w for w in mov["warnings"]), mov["warnings"]
 
 
 def test_rerun_processes_nothing(done):
