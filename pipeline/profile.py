@@ -179,7 +179,7 @@ class VideoOptions:
                              check=aspects, example='["original", "1:1"]')
     max_width: int = key(1920, "Largest output width in pixels; bigger sources are scaled down, smaller ones never up (a warning instead). 0 = no cap.",
                          check=_cap, example="1080")
-    max_height: int = key(1080, "Largest output height in pixels (1080 = 1080p for landscape). 0 = no cap.",
+    max_height: int = key(1080, "Largest output height in pixels. With both caps set, portrait video gets them turned: 1920 x 1080 lets a phone clip be 1080 x 1920. 0 = no cap.",
                           check=_cap, example="1920")
     formats: list[VideoFormat] = key(["mp4"], "Output formats: mp4 (H.264 High + AAC, +faststart, plays everywhere), webm (VP9 + Opus).",
                                      check=_nonempty, example='["mp4", "webm"]')

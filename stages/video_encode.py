@@ -20,7 +20,7 @@ from pipeline.job import Job
 from pipeline.profile import VideoOptions
 from stages import ffmpeg_run, loudness
 from stages.avprobe import ffprobe
-from stages.video_geometry import Rendition, renditions_for, stem_of
+from stages.video_geometry import Rendition, allowed, renditions_for, stem_of
 from stages.video_scan import argv, kept, source_input
 
 RATE = 48000
@@ -189,11 +189,10 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
             after = loudness.measure(final, timeout=job.limits.timeout)
         job = job.with_output(final, **facts)
     for r in plan:
-        if r.width >= r.shown[0] - 1 and (r.width < opts.max_width or not opts.max_width) \
-                and (r.height < opts.max_height or not opts.max_height):
-            cap = f"{opts.max_width or '-'}x{opts.max_height or '-'}"
-            job = job.warn(f"video {r.aspect} is made at the source's {r.width}x{r.height}, smaller than the "
-                           f"profile's {cap}: never upscaled; ask for a larger master if it looks soft")
+        best = allowed(*r.shown, opts)
+        if best[0] > r.width + 1 and best[1] > r.height + 1:
+            job = job.warn(f"video {r.aspect} is made at the source's {r.width}x{r.height}, not the {best[0]}x{best[1]} "
+                           "the profile allows: video is never upscaled; ask for a larger master if it looks soft")
     if job.facts.get("has_audio"):
         measured = dict(job.facts["loudness"])
         measured |= {"target": {"lufs": opts.lufs, "true_peak": opts.true_peak}, **how}

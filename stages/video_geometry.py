@@ -55,6 +55,22 @@ def fit(width: int, height: int, max_width: int, max_height: int) -> tuple[int, 
     return w, h
 
 
+def caps(width: int, height: int, opts: VideoOptions) -> tuple[int, int]:
+    """The profile's size caps for a picture of this shape. They are written for landscape; a
+    portrait picture gets them turned, as "1080p" means 1080x1920 for a phone held upright."""
+    w, h = opts.max_width, opts.max_height
+    if w and h and (height > width) != (h > w):
+        return h, w
+    return w, h
+
+
+def allowed(width: int, height: int, opts: VideoOptions) -> tuple[int, int]:
+    """The largest size of this shape the caps allow (what a big enough source would give)."""
+    cap_w, cap_h = caps(width, height, opts)
+    big = 1 << 16
+    return fit(width * big, height * big, cap_w, cap_h) if cap_w or cap_h else (width, height)
+
+
 def renditions_for(job: Job, opts: VideoOptions) -> list[Rendition]:
     f = job.facts
     shown_w, shown_h = int(f["display_width"]), int(f["display_height"])
@@ -67,7 +83,8 @@ def renditions_for(job: Job, opts: VideoOptions) -> list[Rendition]:
         aspect = parse_aspect(text)
         x0, y0, x1, y1 = crop_box(shown_w, shown_h, aspect, focus)
         cw, ch = x1 - x0, y1 - y0
-        w, h = fit(cw, ch, opts.max_width, opts.max_height)
+        cap_w, cap_h = caps(cw, ch, opts)
+        w, h = fit(cw, ch, cap_w, cap_h)
         crop = (round(x0 * sx), round(y0 * sy), min(frame_w, round(cw * sx)), min(frame_h, round(ch * sy)))
         rect = [round(v, 4) for v in (x0 / shown_w, y0 / shown_h, x1 / shown_w, y1 / shown_h)]
         label = "" if aspect is None else "-" + text.replace(":", "x")

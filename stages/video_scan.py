@@ -113,6 +113,9 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
         raise InputError("no video frames could be decoded in the kept part")
     scan = summarise_frames(frames, length)
     job = job.note(trim={"start": round(start, 3), "end": round(end, 3)}, kept_duration=round(length, 3), scan=scan)
+    asked = job.sidecar.trim.seconds[1] if job.sidecar.trim is not None else None
+    if asked is not None and asked > end + 0.05:
+        job = job.warn(f"sidecar trim ends at {asked:g} s, after the end of the video ({end:g} s): kept to the end")
     if scan.get("idet_interlaced"):
         job = job.note(interlaced=True, field_order="detected (idet)")
     if job.facts.get("has_audio"):
