@@ -30,7 +30,7 @@ MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 LOSSY_HEADROOM = 0.5
 # Close enough to the target to stop re-measuring the limited audio.
 LEVEL_TOLERANCE = 0.1
-MAX_LEVEL_TRIES = 4
+MAX_LEVEL_TRIES = 5
 # An encoded output further than this from the target is encoded once more with the difference.
 ENCODE_TOLERANCE = 0.2
 # Tag names as the source may spell them -> the name ffmpeg writes for every container.
@@ -85,15 +85,14 @@ def tags_for(job: Job, opts: AudioOptions) -> dict[str, str]:
     return out
 
 
-def encoder_args(fmt: str, opts: AudioOptions, rate: int) -> list[str]:
+def encoder_args(fmt: str, opts: AudioOptions) -> list[str]:
     if fmt == "mp3":
         rate_args = ["-b:a", f"{opts.bitrate['mp3']}k"] if "mp3" in opts.bitrate else ["-q:a", str(opts.mp3_quality)]
         return ["-c:a", "libmp3lame", *rate_args, "-id3v2_version", "3", "-write_id3v1", "0"]
     if fmt == "m4a":
         return ["-c:a", "aac", "-b:a", f"{opts.bitrate.get('m4a', 160)}k", "-movflags", "+faststart"]
     if fmt == "opus":
-        resample = [] if rate == 48000 else ["-af", "aresample=48000:resampler=soxr:precision=28"]
-        return [*resample, "-c:a", "libopus", "-b:a", f"{opts.bitrate.get('opus', 96)}k", "-vbr", "on",
+        return ["-c:a", "libopus", "-b:a", f"{opts.bitrate.get('opus', 96)}k", "-vbr", "on",
                 "-application", "audio"]
     if fmt == "wav":
         return ["-c:a", "pcm_s24le", "-rf64", "auto"]
@@ -102,16 +101,15 @@ def encoder_args(fmt: str, opts: AudioOptions, rate: int) -> list[str]:
     raise ValueError(f"unknown audio format {fmt!r}")
 
 
-def _with_gain(encode: list[str], db: float) -> list[str]:
-    gain = f"volume={db:.3f}dB:precision=double"
-    if "-af" in encode:
-        i = encode.index("-af") + 1
-        return [*encode[:i], f"{gain},{encode[i]}", *encode[i + 1:]]
-    return ["-af", gain, *encode]
+def encoder_filters(fmt: str, rate: int) -> list[str]:
+    """What a format needs after levelling: Opus runs at 48 kHz only."""
+    return ["aresample=48000:resampler=soxr:precision=28"] if fmt == "opus" and rate != 48000 else []
 
 
-def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ceiling: float) -> tuple[str, dict, dict]:
-    """The levelling filters, what the prepared audio measured, and how the levelling went."""
+def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ceiling: float,
+           known: dict | None) -> tuple[str, dict, dict]:
+    """The levelling filters, what the prepared audio measured (`known` when that is already
+    known), and how the levelling went."""
     trim = job.facts["trim"]
     timeout = job.limits.timeout
 
@@ -119,7 +117,7 @@ def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ce
         return loudness.measure(job.source, timeout=timeout, start=trim["start"],
                                 duration=trim["end"] - trim["start"], filters=filters)
 
-    measured = measure(prep)
+    measured = known or measure(prep)
     gain = loudness.gain_for(measured, lufs=target)
     level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate)
     how = {"gain_db": round(gain, 2), "limited": loudness.needs_limiter(measured, gain, true_peak=ceiling)}
@@ -151,30 +149,39 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
         job = job.warn(f"the source has {job.facts['channels']} channels ({job.facts.get('channel_layout') or 'surround'}): "
                        f"mixed down to stereo")
     prep = prepare_filters(job, opts, rate, channels)
-    level, measured, how = _level(job, opts, prep, rate, target, ceiling)
+    # Same channels, same rate, no silence cut: the analysis already measured these samples
+    # (short fades at a sidecar cut move integrated loudness by well under 0.01 LU).
+    same = (channels == job.facts.get("channels") and rate == job.facts.get("sample_rate")
+            and "silence" not in trim["by"])
+    level, measured, how = _level(job, opts, prep, rate, target, ceiling, job.facts["loudness"]["before"] if same else None)
     silent = measured["lufs"] <= loudness.SILENCE_LUFS
     if silent:
         how["note"] = "silent: not levelled"
     timeout = job.limits.timeout
     stem = safe_stem(Path(job.rel).name)
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
-    levelled = job.tmp_dir / f"{stem}-{id(job):x}-levelled.wav"
+    source = ffmpeg_run.input_args(job.source, start=trim["start"], duration=trim["end"] - trim["start"])
+    # Several formats are encoded from one levelled render; a single one straight from the source.
+    levelled = job.tmp_dir / f"{stem}-{id(job):x}-levelled.wav" if len(opts.formats) > 1 else None
     try:
-        ffmpeg_run.run([*ffmpeg_run.input_args(job.source, start=trim["start"], duration=trim["end"] - trim["start"]),
-                        "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
-                        "-af", f"{prep},{level}", "-c:a", "pcm_f32le", "-rf64", "auto", "-y", str(levelled)],
-                       timeout=timeout, what="audio levelling")
+        if levelled is not None:
+            ffmpeg_run.run([*source, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
+                            "-af", f"{prep},{level}", "-c:a", "pcm_f32le", "-rf64", "auto", "-y", str(levelled)],
+                           timeout=timeout, what="audio levelling")
         tags = [a for k, v in tags_for(job, opts).items() for a in ("-metadata", f"{k}={v}")]
         after = {}
         for fmt in opts.formats:
             final = job.out_dir / f"{stem}.{EXTENSIONS[fmt]}"
 
             def write(tmp: Path, fmt: str = fmt, correction: float = 0.0) -> None:
-                encode = encoder_args(fmt, opts, rate)
+                filters = [] if levelled is not None else [prep, level]
                 if correction:  # before the encoder's own resampling, if any
-                    encode = _with_gain(encode, correction)
-                ffmpeg_run.run([*ffmpeg_run.input_args(levelled), "-map", "0:a:0", "-map_metadata", "-1",
-                                *encode, *tags, "-fflags", "+bitexact", "-y", str(tmp)],
+                    filters.append(f"volume={correction:.3f}dB:precision=double")
+                filters += encoder_filters(fmt, rate)
+                inputs = ffmpeg_run.input_args(levelled) if levelled is not None else source
+                ffmpeg_run.run([*inputs, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
+                                *(["-af", ",".join(filters)] if filters else []), *encoder_args(fmt, opts),
+                                *tags, "-fflags", "+bitexact", "-y", str(tmp)],
                                timeout=timeout, what=f"{fmt} encoding")
 
             size = write_atomic(final, job.tmp_dir, write)
@@ -196,7 +203,8 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
                                   channels=int(stream.get("channels") or channels),
                                   bitrate=round(size * 8 / duration / 1000) if duration > 0 and math.isfinite(duration) else 0)
     finally:
-        levelled.unlink(missing_ok=True)
+        if levelled is not None:
+            levelled.unlink(missing_ok=True)
     facts_loudness = {**job.facts["loudness"], "prepared": {k: measured[k] for k in ("lufs", "true_peak", "lra")},
                       "target": {"lufs": target, "true_peak": opts.true_peak}, **how, "after": after}
     return job.note(loudness=facts_loudness, output_channels=channels, output_sample_rate=rate)

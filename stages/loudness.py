@@ -143,13 +143,19 @@ def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: 
 def next_gain(tries: list[tuple[float, float]], *, lufs: float) -> float:
     """The extra gain to try next, from (extra_gain_db, measured_lufs) pairs tried so far.
 
-    The limiter makes loudness grow more slowly than the gain; a secant step through the last
-    two tries converges in two or three renders where adding the error each time would creep.
+    The limiter makes loudness grow more slowly than the gain (on speech limited by several dB,
+    a third of a LU per dB). Once one try is under the target and one over, interpolate between
+    the closest two (regula falsi); until then, a secant step through the last two tries.
     """
+    under = [t for t in tries if t[1] < lufs]
+    over = [t for t in tries if t[1] > lufs]
+    if under and over:
+        (g0, l0), (g1, l1) = max(under, key=lambda t: t[1]), min(over, key=lambda t: t[1])
+        return g0 + (lufs - l0) * (g1 - g0) / (l1 - l0)
     gain, got = tries[-1]
     if len(tries) < 2:
         return gain + (lufs - got)
     (g0, l0), (g1, l1) = tries[-2], tries[-1]
     slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
-    slope = min(1.0, max(0.2, slope))  # keep steps sane if the measurements are noisy
+    slope = min(1.0, max(0.1, slope))  # sane steps if the measurements are noisy
     return g1 + (lufs - l1) / slope
