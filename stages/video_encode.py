@@ -112,7 +112,11 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     if out_fps != fps:
         v = v.filter("fps", fps=round(out_fps, 3))
     loops = opts.loop
-    branches = len(plan) * (len(opts.formats) + (1 if loops else 0))
+    loop_length = min(length, opts.loop_seconds)
+    # The muted loop is the start of the MP4's picture: copied from it (a keyframe is forced at
+    # the loop's end, so the copy ends cleanly) instead of being encoded a second time.
+    copy_loops = loops and "mp4" in opts.formats
+    branches = len(plan) * (len(opts.formats) + (1 if loops and not copy_loops else 0))
     vs = v.split() if branches > 1 else None
 
     soundtrack, how = None, {}
@@ -127,7 +131,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
         soundtrack = a.asplit() if n_audio > 1 else None
         single_audio = a
 
-    outputs, planned = [], []
+    outputs, planned, copies = [], [], []
     branch = sound = 0
     for r in plan:
         def picture(r: Rendition = r):
@@ -143,23 +147,37 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
             tmp = job.tmp_dir / f"{uuid.uuid4().hex}.{fmt}"
             streams = [picture()]
             kwargs = _video_args(fmt, opts, out_fps)
+            if fmt == "mp4" and copy_loops and loop_length < length:
+                kwargs["force_key_frames"] = f"{loop_length:.3f}"
             if job.facts.get("has_audio"):
                 streams.append(soundtrack[sound] if soundtrack is not None else single_audio)
                 sound += 1
                 kwargs |= _audio_args(fmt, opts, channels)
             outputs.append(ffmpeg.output(*streams, str(tmp), map_metadata=-1, map_chapters=-1, **_tags(job), **kwargs))
             planned.append((final, tmp, fmt, r, False))
+            if fmt == "mp4":
+                main = tmp
         if loops:
             final = job.out_dir / r.name(stem, "-loop.mp4")
             tmp = job.tmp_dir / f"{uuid.uuid4().hex}.mp4"
-            clip = picture().trim(end=min(length, opts.loop_seconds)).setpts("PTS-STARTPTS")
-            outputs.append(ffmpeg.output(clip, str(tmp), map_metadata=-1, map_chapters=-1,
-                                         **_video_args("mp4", opts, out_fps)))
+            if copy_loops:
+                copies.append((main, tmp))
+            else:
+                clip = picture().trim(end=loop_length).setpts("PTS-STARTPTS")
+                outputs.append(ffmpeg.output(clip, str(tmp), map_metadata=-1, map_chapters=-1,
+                                             **_video_args("mp4", opts, out_fps)))
             planned.append((final, tmp, "mp4", r, True))
 
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
         ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding")
+        for main, tmp in copies:
+            # Frames, not -t: in decode order the first N packets before the forced keyframe are
+            # exactly the first N pictures (closed GOPs), where -t lets B-frame reordering add two.
+            frames = max(1, round(loop_length * (out_fps or 25)))
+            ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames),
+                            "-map_metadata", "-1", "-movflags", "+faststart", str(tmp)],
+                           timeout=job.limits.timeout, what="muted loop")
         for final, tmp, *_ in planned:
             if not tmp.is_file() or tmp.stat().st_size == 0:
                 raise OSError(f"ffmpeg wrote nothing for {final.name}")

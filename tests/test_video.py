@@ -236,6 +236,10 @@ def test_mp4_is_faststart_h264_aac_and_the_loop_is_muted(done):
     assert [s["codec_type"] for s in looped["streams"]] == ["video"]
     assert float(video_stream(looped)["duration"]) <= 1.0 + 1 / 29.97 + 1e-6
     assert loop["muted"] is True and loop["role"] == "loop" and main["muted"] is False
+    # the loop is the start of the main picture, every frame whole (copied up to a forced keyframe)
+    looped_frames = frames_gray(done.root / loop["path"], 480, 360)
+    main_frames = frames_gray(done.root / main["path"], 480, 360)
+    assert len(looped_frames) == 30 and float(np.abs(looped_frames - main_frames[:30]).max()) == 0.0
 
 
 def test_webm_is_vp9_opus_with_an_animated_preview(done):
