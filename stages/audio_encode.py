@@ -206,5 +206,6 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
         if levelled is not None:
             levelled.unlink(missing_ok=True)
     facts_loudness = {**job.facts["loudness"], "prepared": {k: measured[k] for k in ("lufs", "true_peak", "lra")},
-                      "target": {"lufs": target, "true_peak": opts.true_peak}, **how, "after": after}
+                      "target": {"lufs": target, "true_peak": opts.true_peak}, "ceiling": round(ceiling, 2), **how,
+                      "after": after}
     return job.note(loudness=facts_loudness, output_channels=channels, output_sample_rate=rate)

@@ -58,7 +58,7 @@ def audio_qa(job: Job, opts: AudioOptions) -> Job:
                        f"{lufs - want:.0f} dB; its dynamics do not come back")
     prepared = loud.get("prepared", {})
     if loud.get("limited") and prepared:
-        depth = prepared.get("true_peak", -99) + gain - (opts.true_peak - 0.5)
+        depth = prepared.get("true_peak", -99) + gain - loud.get("ceiling", opts.true_peak)
         if depth > HEAVY_LIMITING:
             job = job.warn(f"reaching {want:g} LUFS under {opts.true_peak:g} dBTP took about {depth:.0f} dB of peak "
                            f"limiting; listen to it, or lower lufs for this material")

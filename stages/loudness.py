@@ -134,9 +134,9 @@ def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: 
     if needs_limiter(measured, gain, true_peak=true_peak):
         # Lossy encoders add overshoot of their own: callers pass a ceiling with room for it.
         limit = 10 ** (true_peak / 20)
-        parts += [f"aresample={sample_rate * 4}",
+        parts += [f"aresample={sample_rate * 4}:resampler=soxr",
                   f"alimiter=limit={min(1.0, max(0.0625, limit)):.5f}:attack=1:release=60:level=false:latency=true",
-                  f"aresample={sample_rate}"]
+                  f"aresample={sample_rate}:resampler=soxr"]
     return ",".join(parts)
 
 
