@@ -294,3 +294,22 @@ def test_loudnorm_second_pass_stays_linear_on_a_short_mono_clip(tmp_path):
                     "-c:a", "pcm_s16le", str(out)], timeout=60)
     lufs, peak = ebur128(out)
     assert abs(lufs + 24) <= 0.5 and peak <= -2.0 + 0.2, (lufs, peak)
+
+
+def test_generated_low_rate_and_surround_sources_are_named_in_warnings(ws, tmp_path):
+    """Media made by ffmpeg itself (lavfi): a 16 kHz, 24 kbit/s MP3 and a 5.1 WAV."""
+    low, surround = ws.root / "inbox/web/phone-call.mp3", ws.root / "inbox/web/surround.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3:r=16000,volume=0.3",
+                    "-c:a", "libmp3lame", "-b:a", "24k", str(low)], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "anoisesrc=d=3:c=pink:a=0.2:r=48000,pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0",
+                    "-c:a", "pcm_s16le", str(surround)], check=True)
+    ws.run(expect=0)
+    warnings = ws.item("inbox/web/phone-call.mp3")["warnings"]
+    assert any("24 kbit/s" in w for w in warnings) and any("16000 Hz" in w for w in warnings), warnings
+    item = ws.item("inbox/web/surround.wav")
+    assert any("6 channels" in w and "stereo" in w for w in item["warnings"]), item["warnings"]
+    for out in audio_outputs(ws, item["input"]):
+        assert ffprobe(out)["streams"][0]["channels"] == 2
+        lufs, peak = ebur128(out)
+        assert abs(lufs + 16) <= 0.5 and peak <= -0.8, (out.name, lufs, peak)
