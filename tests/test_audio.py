@@ -304,7 +304,12 @@ def test_generated_low_rate_and_surround_sources_are_named_in_warnings(ws, tmp_p
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
                     "anoisesrc=d=3:c=pink:a=0.2:r=48000,pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0",
                     "-c:a", "pcm_s16le", str(surround)], check=True)
+    twin = ws.root / "inbox/web/phone-call.wav"  # the same stem as the MP3
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(low), "-t", "2", str(twin)], check=True)
     ws.run(expect=0)
+    outs = [set(ws.item(f"inbox/web/{n}")["outputs"]) for n in ("phone-call.mp3", "phone-call.wav")]
+    assert outs[0] and outs[1] and not outs[0] & outs[1], outs
+    assert all((ws.root / o).is_file() for o in outs[0] | outs[1])
     warnings = ws.item("inbox/web/phone-call.mp3")["warnings"]
     assert any("24 kbit/s" in w for w in warnings) and any("16000 Hz" in w for w in warnings), warnings
     item = ws.item("inbox/web/surround.wav")
