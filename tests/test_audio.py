@@ -296,8 +296,9 @@ def test_loudnorm_second_pass_stays_linear_on_a_short_mono_clip(tmp_path):
     assert abs(lufs + 24) <= 0.5 and peak <= -2.0 + 0.2, (lufs, peak)
 
 
-def test_generated_low_rate_and_surround_sources_are_named_in_warnings(ws, tmp_path):
-    """Media made by ffmpeg itself (lavfi): a 16 kHz, 24 kbit/s MP3 and a 5.1 WAV."""
+def test_generated_sources_print_skips_and_a_bad_trim_fails_alone(ws, tmp_path):
+    """Media made by ffmpeg itself (lavfi): a 16 kHz, 24 kbit/s MP3 (and a WAV twin of the same stem),
+    a 5.1 WAV; audio dropped into print is skipped; a sidecar trim that is no time fails that input."""
     low, surround = ws.root / "inbox/web/phone-call.mp3", ws.root / "inbox/web/surround.wav"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3:r=16000,volume=0.3",
                     "-c:a", "libmp3lame", "-b:a", "24k", str(low)], check=True)
@@ -306,7 +307,14 @@ def test_generated_low_rate_and_surround_sources_are_named_in_warnings(ws, tmp_p
                     "-c:a", "pcm_s16le", str(surround)], check=True)
     twin = ws.root / "inbox/web/phone-call.wav"  # the same stem as the MP3
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(low), "-t", "2", str(twin)], check=True)
-    ws.run(expect=0)
+    ws.drop("audio/tone-tagged.ogg", "inbox/print")  # print has no [audio]
+    ws.drop("audio/tone-tagged.ogg", "inbox/web", name="bad-trim.ogg")
+    ws.write("inbox/web/bad-trim.ogg.toml", 'trim = { start = "1:75", end = 0.5 }\n')
+    ws.run(expect=1)
+    skipped = ws.item("inbox/print/tone-tagged.ogg")
+    assert skipped["status"] == "skipped" and "[audio]" in skipped["warnings"][0], skipped
+    bad = ws.item("inbox/web/bad-trim.ogg")
+    assert bad["status"] == "failed" and "[trim] start" in bad["error"] and "\n" not in bad["error"], bad
     outs = [set(ws.item(f"inbox/web/{n}")["outputs"]) for n in ("phone-call.mp3", "phone-call.wav")]
     assert outs[0] and outs[1] and not outs[0] & outs[1], outs
     assert all((ws.root / o).is_file() for o in outs[0] | outs[1])
