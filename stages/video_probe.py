@@ -112,5 +112,6 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     if audios:
         a = audios[0]
         facts |= {"audio_codec": a.get("codec_name", ""), "channels": _number(a.get("channels"), int) or 0,
-                  "sample_rate": _number(a.get("sample_rate"), int) or 0}
+                  "sample_rate": _number(a.get("sample_rate"), int) or 0,
+                  "audio_duration": round(_number(a.get("duration")) or duration, 3)}
     return job.note(**facts)

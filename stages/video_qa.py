@@ -51,7 +51,7 @@ def video_qa(job: Job, opts: VideoOptions) -> Job:
         job = job.warn("the picture never moves: a still image delivered as video?")
     if FROZEN_SECONDS <= scan.get("frozen_end", 0) < length:
         job = job.warn(f"the picture stands still for the last {scan['frozen_end']:.1f} s; {_fix_trim(job)}")
-    if opts.expect_audio and not f.get("has_audio"):
+    if opts.expect_audio and not f.get("has_audio") and not f.get("audio_unreadable"):
         job = job.warn("the video has no soundtrack, and this profile expects one; outputs are silent "
                        "(set expect_audio = false in [video] for silent loops)")
     loud = f.get("loudness", {})

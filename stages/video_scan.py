@@ -118,7 +118,15 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
         job = job.warn(f"sidecar trim ends at {asked:g} s, after the end of the video ({end:g} s): kept to the end")
     if scan.get("idet_interlaced"):
         job = job.note(interlaced=True, field_order="detected (idet)")
+    if job.facts.get("has_audio") and float(job.facts.get("audio_duration") or end) <= start + 0.02:
+        return job.note(has_audio=False, audio_unreadable="ends before the kept part").warn(
+            f"the soundtrack cannot be used: it ends at {job.facts['audio_duration']:g} s, before the kept part "
+            f"starts ({start:g} s); the outputs are silent")
     if job.facts.get("has_audio"):
-        before = loudness.measure(job.source, timeout=timeout, start=start or None, duration=length)
+        try:
+            before = loudness.measure(job.source, timeout=timeout, start=start or None, duration=length)
+        except InputError as e:  # an audio track that ends before the kept part, or cannot be decoded
+            return job.note(has_audio=False, audio_unreadable=str(e)).warn(
+                f"the soundtrack cannot be used ({e}); the outputs are silent")
         job = job.note(loudness={"before": before})
     return job

@@ -114,7 +114,11 @@ def make_clips(folder: Path) -> dict[str, Path]:
                     "-vf", "tpad=stop_mode=clone:stop_duration=1.5,interlace=scan=tff,format=yuv420p",
                     "-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ildct+ilme", "-x264opts", "tff=1",
                     str(still)], check=True)
-    return {"counter": counter, "black": black, "still": still}
+    short = folder / "short-audio.mp4"  # 3 s of picture, 1 s of sound
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=3",
+                    "-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(short)], check=True)
+    return {"counter": counter, "black": black, "still": still, "short": short}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +138,8 @@ def done(tmp_path_factory, corpus) -> Workspace:
     ws.write("inbox/web/counter.mp4.toml", f"trim = {{start = {TRIM[0]}, end = \"00:00:0{TRIM[1]:.3f}\"}}\n")
     ws.drop(clips["black"])
     ws.drop(clips["still"])
+    ws.drop(clips["short"])
+    ws.write("inbox/web/short-audio.mp4.toml", "trim = {start = 2}\n")  # after the sound has ended
     ws.drop("video/h264-aac.mov")  # shares its stem with h264-aac.mp4
     for rel in ("video/h264-aac.mp4", "video/phone-rotated-90.mov", "video/no-audio.mp4"):
         ws.drop(rel)
@@ -306,6 +312,14 @@ def test_inputs_sharing_a_stem_keep_their_own_outputs_and_small_sources_are_name
     assert all((done.root / o).is_file() for o in mp4["outputs"] + mov["outputs"])
     assert any("very low resolution: 320x180" in w for w in mov["warnings"]), mov["warnings"]
     assert any("nearly silent" in w for w in mov["warnings"]), mov["warnings"]
+
+
+def test_a_soundtrack_that_ends_before_the_kept_part_gives_silent_outputs_and_a_warning(done):
+    item = done.item("inbox/web/short-audio.mp4")
+    assert item["status"] == "processed"
+    assert any("soundtrack cannot be used" in w for w in item["warnings"]), item["warnings"]
+    main = next(r for r in item["facts"]["renditions"] if r["path"].endswith("-320.mp4"))
+    assert main["muted"] and [s["codec_type"] for s in probe(done.root / main["path"])["streams"]] == ["video"]
 
 
 def test_rerun_processes_nothing(done):
