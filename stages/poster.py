@@ -19,7 +19,7 @@ from pipeline.profile import VideoOptions
 from pipeline.sidecar import parse_time
 from stages import ffmpeg_run
 from stages.video_geometry import renditions_for, stem_of
-from stages.video_scan import argv, kept, source_input
+from stages.video_scan import argv, kept, source_input, to_sdr
 
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 
@@ -42,7 +42,7 @@ def poster(job: Job, opts: VideoOptions) -> Job:
     at, how = poster_time(job, opts)
     plan = renditions_for(job, opts)
     stem = stem_of(job)
-    src = source_input(job, ss=f"{start + at:.6f}").video
+    src = to_sdr(source_input(job, ss=f"{start + at:.6f}").video, job)
     branches = len(plan) * (len(opts.poster_formats) + (1 if opts.preview else 0))
     split = src.split() if branches > 1 else None
     outputs, planned, branch = [], [], 0

@@ -21,7 +21,7 @@ from pipeline.profile import VideoOptions
 from stages import ffmpeg_run, loudness
 from stages.avprobe import ffprobe
 from stages.video_geometry import Rendition, allowed, renditions_for, stem_of
-from stages.video_scan import argv, kept, source_input
+from stages.video_scan import argv, kept, source_input, to_sdr
 
 RATE = 48000
 HEADROOM = 0.5  # dB under the true-peak ceiling: AAC and Opus overshoot a little of their own
@@ -109,6 +109,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     v = src.video.trim(start=start, end=end).setpts("PTS-STARTPTS")
     if job.facts.get("interlaced"):
         v = v.filter("bwdif", mode="send_frame", parity="auto")
+    v = to_sdr(v, job)
     if out_fps != fps:
         v = v.filter("fps", fps=round(out_fps, 3))
     loops = opts.loop

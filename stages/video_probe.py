@@ -17,6 +17,7 @@ from pipeline.profile import VideoOptions
 from stages.avprobe import ffprobe
 
 INTERLACED_ORDERS = {"tt", "bb", "tb", "bt"}
+HDR = {"smpte2084": "PQ", "arib-std-b67": "HLG"}  # transfer functions of HDR video (HDR10, Dolby Vision, HLG)
 
 
 def rate(text: str | None) -> float:
@@ -106,6 +107,9 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
         "field_order": field_order,
         "interlaced": field_order in INTERLACED_ORDERS,
         "alpha": v.get("tags", {}).get("alpha_mode") == "1" or "a" in (v.get("pix_fmt") or "").replace("gray", ""),
+        "color_primaries": v.get("color_primaries", ""),
+        "color_transfer": v.get("color_transfer", ""),
+        "hdr": HDR.get(v.get("color_transfer", ""), ""),
         "audio_streams": len(audios),
         "has_audio": bool(audios),
     }

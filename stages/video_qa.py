@@ -64,6 +64,9 @@ def video_qa(job: Job, opts: VideoOptions) -> Job:
     if after and abs(after["lufs"] - opts.lufs) > MISSED_LU:
         job = job.warn(f"the soundtrack reaches {after['lufs']:.1f} LUFS, not the {opts.lufs:g} LUFS target: its peaks "
                        f"leave no more room under {opts.true_peak:g} dBTP without heavy limiting")
+    if f.get("hdr"):
+        job = job.warn(f"HDR source ({f['hdr']}, {f.get('color_primaries') or 'unknown'} primaries): tone-mapped to SDR "
+                       "BT.709 for the web; check highlights and skin tones, or ask for an SDR grade")
     if f.get("alpha"):
         job = job.warn("the source has transparency (alpha), which MP4/H.264 cannot carry: it is shown on black")
     if f.get("variable_fps"):

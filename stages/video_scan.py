@@ -35,6 +35,16 @@ def argv(node) -> list[str]:
     return node.compile()[1:]
 
 
+def to_sdr(stream, job: Job):
+    """HDR (PQ or HLG) pictures tone-mapped to SDR BT.709, as web players and social feeds show
+    SDR: linear light, BT.709 primaries, Hable's curve, back to BT.709 (zimg). SDR passes as is."""
+    if not job.facts.get("hdr"):
+        return stream
+    return (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le").filter("zscale", p="bt709")
+            .filter("tonemap", tonemap="hable", desat=0).filter("zscale", t="bt709", m="bt709", r="tv")
+            .filter("format", "yuv420p"))
+
+
 def kept(job: Job) -> tuple[float, float]:
     """(start, end) in seconds of the part to keep: the sidecar's trim within the video."""
     duration = float(job.facts["duration"])
@@ -104,7 +114,8 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     v = source_input(job).video.trim(start=start, end=end).setpts("PTS-STARTPTS")
     if not job.facts.get("interlaced") and job.facts.get("field_order") in ("unknown", ""):
         v = v.filter("idet")
-    v = (v.filter("scale", -2, "min(144,ih)").filter("blackframe", amount=0, threshold=32)
+    v = to_sdr(v.filter("scale", -2, "min(144,ih)"), job)
+    v = (v.filter("blackframe", amount=0, threshold=32)
          .filter("freezedetect", n="-60dB", d=1).filter("metadata", mode="print"))
     args = argv(v.output("-", f="null"))
     log = ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what="video scan")  # the last -loglevel wins

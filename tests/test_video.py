@@ -118,7 +118,11 @@ def make_clips(folder: Path) -> dict[str, Path]:
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=3",
                     "-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", str(short)], check=True)
-    return {"counter": counter, "black": black, "still": still, "short": short}
+    hdr = folder / "hdr-pq.mp4"  # 10-bit, tagged BT.2020 PQ (HDR10)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1",
+                    "-vf", "format=yuv420p10le", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high10",
+                    "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc", str(hdr)], check=True)
+    return {"counter": counter, "black": black, "still": still, "short": short, "hdr": hdr}
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +143,7 @@ def done(tmp_path_factory, corpus) -> Workspace:
     ws.drop(clips["black"])
     ws.drop(clips["still"])
     ws.drop(clips["short"])
+    ws.drop(clips["hdr"])
     ws.write("inbox/web/short-audio.mp4.toml", "trim = {start = 2}\n")  # after the sound has ended
     ws.drop("video/h264-aac.mov")  # shares its stem with h264-aac.mp4
     for rel in ("video/h264-aac.mp4", "video/phone-rotated-90.mov", "video/no-audio.mp4"):
@@ -320,6 +325,18 @@ def test_a_soundtrack_that_ends_before_the_kept_part_gives_silent_outputs_and_a_
     assert any("soundtrack cannot be used" in w for w in item["warnings"]), item["warnings"]
     main = next(r for r in item["facts"]["renditions"] if r["path"].endswith("-320.mp4"))
     assert main["muted"] and [s["codec_type"] for s in probe(done.root / main["path"])["streams"]] == ["video"]
+
+
+def test_hdr_is_tone_mapped_to_8_bit_sdr_bt709_with_a_warning(done):
+    item = done.item("inbox/web/hdr-pq.mp4")
+    assert item["facts"]["hdr"] == "PQ"
+    assert any("HDR source (PQ" in w for w in item["warnings"]), item["warnings"]
+    main = next(r for r in item["facts"]["renditions"] if r["path"].endswith("-320.mp4"))
+    s = video_stream(probe(done.root / main["path"]))
+    assert (s["pix_fmt"], s.get("color_transfer"), s.get("color_primaries")) == ("yuv420p", "bt709", "bt709")
+    poster = next(r for r in item["facts"]["renditions"] if r.get("role") == "poster")
+    with Image.open(done.root / poster["path"]) as im:
+        assert 30 < np.asarray(im.convert("L"), np.float32).mean() < 220
 
 
 def test_rerun_processes_nothing(done):
