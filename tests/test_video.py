@@ -122,7 +122,10 @@ def make_clips(folder: Path) -> dict[str, Path]:
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1",
                     "-vf", "format=yuv420p10le", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high10",
                     "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc", str(hdr)], check=True)
-    return {"counter": counter, "black": black, "still": still, "short": short, "hdr": hdr}
+    pal = folder / "anamorphic.mp4"  # 720x576 stored, pixels 16:15 wide: shown 768x576 (4:3)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=720x576:r={FPS}:d=1",
+                    "-vf", "setsar=16/15,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(pal)], check=True)
+    return {"counter": counter, "black": black, "still": still, "short": short, "hdr": hdr, "pal": pal}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +147,7 @@ def done(tmp_path_factory, corpus) -> Workspace:
     ws.drop(clips["still"])
     ws.drop(clips["short"])
     ws.drop(clips["hdr"])
+    ws.drop(clips["pal"])
     ws.write("inbox/web/short-audio.mp4.toml", "trim = {start = 2}\n")  # after the sound has ended
     ws.drop("video/h264-aac.mov")  # shares its stem with h264-aac.mp4
     for rel in ("video/h264-aac.mp4", "video/phone-rotated-90.mov", "video/no-audio.mp4"):
@@ -214,6 +218,14 @@ def test_rotated_phone_clip_comes_out_portrait_without_rotation_metadata(done):
         assert "rotate" not in s.get("tags", {}), name
     facts = done.item("inbox/web/phone-rotated-90.mov")["facts"]
     assert (facts["rotation"], facts["display_width"], facts["display_height"]) == (90, 480, 640)
+
+
+def test_non_square_pixels_come_out_square_at_the_shown_aspect(done):
+    item = done.item("inbox/web/anamorphic.mp4")
+    assert (item["facts"]["sar"], item["facts"]["display_width"], item["facts"]["display_height"]) == ("16:15", 768, 576)
+    main = next(r for r in item["facts"]["renditions"] if r["path"].endswith(".mp4"))
+    s = video_stream(probe(done.root / main["path"]))
+    assert (s["width"], s["height"], s.get("sample_aspect_ratio", "1:1")) == (480, 360, "1:1")
 
 
 # Time ----------------------------------------------------------------------------------------------
