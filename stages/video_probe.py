@@ -89,6 +89,7 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     facts = {
         "container": fmt.get("format_name", ""),
         "duration": round(duration, 3),
+        "video_duration": round(_number(v.get("duration")) or duration, 3),
         "bit_rate_kbps": round((_number(fmt.get("bit_rate"), int) or 0) / 1000),
         "video_codec": v.get("codec_name", ""),
         "video_profile": v.get("profile", ""),

@@ -122,6 +122,14 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     frames = parse_frames(log)
     if not frames:
         raise InputError("no video frames could be decoded in the kept part")
+    # A copy or upload cut short still has its header (faststart MP4s have it first) but not all
+    # of its picture: ffmpeg decodes what is there and stops. Refuse it rather than publish half.
+    expected = max(0.0, min(end, float(job.facts.get("video_duration") or end)) - start)
+    step = 1 / float(job.facts.get("fps") or 25)
+    decoded = frames[-1][0] + step
+    if decoded < expected - max(0.5, 0.05 * expected) or "partial file" in log:
+        raise InputError(f"the file is cut short: only {decoded:.1f} of its {expected:.1f} s of picture can be "
+                         "decoded (an interrupted copy or upload?); deliver it again")
     scan = summarise_frames(frames, length)
     job = job.note(trim={"start": round(start, 3), "end": round(end, 3)}, kept_duration=round(length, 3), scan=scan)
     asked = job.sidecar.trim.seconds[1] if job.sidecar.trim is not None else None

@@ -444,6 +444,21 @@ def test_ffprobe_and_ffmpeg_refuse_playlists_themselves(tmp_path, listener, corp
         assert not listener.opened.is_set() and not listener.connected(), name
 
 
+def test_a_clip_cut_short_fails_with_a_clear_error_and_is_quarantined(ws, tmp_path):
+    whole = tmp_path / "whole.mp4"  # faststart: the header survives the cut, half the picture does not
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                    str(whole)], check=True)
+    data = whole.read_bytes()
+    (ws.root / "inbox/web").mkdir(parents=True, exist_ok=True)
+    (ws.root / "inbox/web/cut.mp4").write_bytes(data[: len(data) // 2])
+    ws.run(expect=1)
+    item = ws.item("inbox/web/cut.mp4")
+    assert item["status"] == "failed" and "cut short" in item["error"] and item["outputs"] == [], item
+    assert (ws.root / "quarantine").is_dir() and any((ws.root / "quarantine").iterdir())
+    assert not (ws.root / "out/web/cut.mp4").exists()
+
+
 def test_a_bad_video_key_fails_at_load_naming_file_key_and_fix(ws):
     ws.drop("video/no-audio.mp4")
     path = ws.profile("web", 'extends = "web"\n[video]\nmax_widht = 720\ncrf = {mp4 = 70}\nposter = "soon"\n')
