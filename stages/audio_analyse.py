@@ -15,7 +15,7 @@ from pipeline.errors import InputError
 from pipeline.job import Job
 from pipeline.profile import AudioOptions
 from stages import ffmpeg_run
-from stages.loudness import parse_ebur128
+from stages.loudness import parse_ebur128, run_for_figures
 
 # Silence kept before the first sound and after the last one when trim_silence cuts: a breath
 # of room, so that a soft onset is not chopped.
@@ -72,7 +72,7 @@ def analysis_args(job: Job, opts: AudioOptions, start: float, duration: float | 
     args = [*ffmpeg_run.input_args(job.source, start=start, duration=duration), "-filter_complex", ";".join(graph)]
     for o in outs:
         args += ["-map", f"[{o}]", "-f", "null", "-"]
-    return [*args, "-loglevel", "info"]  # the figures are printed at info level; the last -loglevel wins
+    return args
 
 
 def audio_analyse(job: Job, opts: AudioOptions) -> Job:
@@ -83,8 +83,8 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
     late = end is not None and end > length + 0.05
     if end is not None and end >= length:
         end = None  # to the end; the probe's length is an estimate for some MP3s
-    stderr = ffmpeg_run.run(analysis_args(job, opts, start, None if end is None else end - start),
-                            timeout=job.limits.timeout, what="audio analysis")
+    stderr = run_for_figures(analysis_args(job, opts, start, None if end is None else end - start),
+                             timeout=job.limits.timeout, what="audio analysis")
     stats = _stats(stderr)
     main, clip = stats.get("main", {}), stats.get("clip", {})
     rate = job.facts.get("sample_rate") or 0

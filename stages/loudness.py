@@ -24,6 +24,7 @@ import math
 import re
 from pathlib import Path
 
+from pipeline.errors import InputError
 from stages import ffmpeg_run
 
 # ebur128's floor: what silence (or a clip too short to gate) measures.
@@ -73,8 +74,22 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
     return [*input_args, "-map", "0:a:0", "-vn", "-sn", "-dn",
             "-af", f"{chain}ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I,"
                    "astats=measure_perchannel=none:measure_overall=Number_of_samples",
-            "-f", "null", "-",
-            "-loglevel", "info"]  # the last -loglevel wins: ebur128 prints at info level
+            "-f", "null", "-"]
+
+
+def run_for_figures(args: list[str], *, timeout: float, what: str) -> str:
+    """Run ffmpeg at info level, where ebur128, astats and silencedetect print; return stderr.
+
+    ffmpeg_run runs at error level; a later `-loglevel` wins. On failure the stderr tail would be
+    those figures, not the reason: run once more at error level for the one-line error.
+    """
+    try:
+        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what)
+    except InputError as first:
+        if "took longer" in str(first):
+            raise
+        ffmpeg_run.run(args, timeout=timeout, what=what)  # raises with ffmpeg's own words
+        raise
 
 
 def measure(path: Path, *, timeout: float, start: float | None = None, duration: float | None = None,
@@ -86,12 +101,10 @@ def measure(path: Path, *, timeout: float, start: float | None = None, duration:
     Silence measures lufs = -70.0. Raises InputError (one line) if ffmpeg cannot read the file.
     """
     args = measure_args(ffmpeg_run.input_args(path, start=start, duration=duration), filters)
-    stderr = ffmpeg_run.run(args, timeout=timeout, what="loudness measurement")
+    stderr = run_for_figures(args, timeout=timeout, what="loudness measurement")
     try:
         return parse_ebur128(stderr)
     except ValueError:
-        from pipeline.errors import InputError
-
         raise InputError("loudness measurement found no audio to measure") from None
 
 
