@@ -4,10 +4,9 @@
    sample rate (SoX resampler) and channel layout;
 2. level: measure the prepared audio, apply the exact gain to the target; where that would push
    the true peak over the ceiling, a 4x oversampled limiter, re-measured until within 0.1 LU;
-3. write the levelled audio once (32-bit float, in the temp folder), encode each format from it,
-   measure every output again and note what it measured.
-
-The levelled intermediate is what makes outputs consistent: each encoder sees the same samples.
+3. with several formats, write the levelled audio once (32-bit float, in the temp folder) and
+   encode each format from it (each encoder sees the same samples); a single format is encoded
+   straight from the source; measure every output again and note what it measured.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def out_rate(job: Job, opts: AudioOptions) -> int:
 def prepare_filters(job: Job, opts: AudioOptions, rate: int, channels: int) -> str:
     trim = job.facts["trim"]
     kept = trim["end"] - trim["start"]
-    parts = []
+    parts = ["asetpts=PTS-STARTPTS"]  # the fades count from 0, whatever the container's start time
     fade_in, fade_out = opts.fade_in_ms / 1000, opts.fade_out_ms / 1000
     if trim["cut_start"] and fade_in:
         parts.append(f"afade=t=in:st=0:d={min(fade_in, kept / 2):.4f}")
