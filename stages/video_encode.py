@@ -115,8 +115,9 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     loops = opts.loop
     loop_length = min(length, opts.loop_seconds)
     # The muted loop is the start of the MP4's picture: copied from it (a keyframe is forced at
-    # the loop's end, so the copy ends cleanly) instead of being encoded a second time.
-    copy_loops = loops and "mp4" in opts.formats
+    # the loop's end, so the copy ends cleanly) instead of being encoded a second time. The copy
+    # counts frames, which needs a constant frame rate; variable-rate sources encode their loop.
+    copy_loops = loops and "mp4" in opts.formats and not (job.facts.get("variable_fps") and out_fps == fps)
     branches = len(plan) * (len(opts.formats) + (1 if loops and not copy_loops else 0))
     vs = v.split() if branches > 1 else None
 
