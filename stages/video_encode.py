@@ -11,8 +11,10 @@ Everything is written to out/.tmp and renamed into place only when the whole run
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
+from pathlib import Path
 
 import ffmpeg
 
@@ -97,6 +99,27 @@ def _tags(job: Job) -> dict:
     return tags
 
 
+def _loop_from(main: Path, tmp: Path, length: float, fps: float, opts: VideoOptions, timeout: float) -> None:
+    """The muted loop: the first `length` seconds of the encoded MP4's picture, copied.
+
+    Frames, not -t: the keyframe forced at `length` is the first frame at or after it, and in
+    decode order the packets before it are exactly the pictures before it (x264's GOPs are
+    closed), where -t lets B-frame reordering add a frame or two. If the copy's timing does not
+    come out as that many frames (irregular timestamps), the loop is encoded from the MP4.
+    """
+    frames = max(1, math.ceil(length * fps - 1e-6))
+    ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames),
+                    "-map_metadata", "-1", "-movflags", "+faststart", str(tmp)], timeout=timeout, what="muted loop")
+    stream = next(s for s in ffprobe(tmp, timeout=min(60, timeout))["streams"] if s.get("codec_type") == "video")
+    if abs(float(stream.get("duration") or 0) - frames / fps) <= 0.5 / fps:
+        return
+    tmp.unlink(missing_ok=True)
+    clip = ffmpeg.input(ffmpeg_run.local_input(main), protocol_whitelist=ffmpeg_run.PROTOCOLS,
+                        format_whitelist=ffmpeg_run.DEMUXERS).video.trim(end=length).setpts("PTS-STARTPTS")
+    ffmpeg_run.run(argv(ffmpeg.output(clip, str(tmp), map_metadata=-1, **_video_args("mp4", opts, fps))),
+                   timeout=timeout, what="muted loop")
+
+
 def video_encode(job: Job, opts: VideoOptions) -> Job:
     start, end = kept(job)
     length = end - start
@@ -174,12 +197,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     try:
         ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding")
         for main, tmp in copies:
-            # Frames, not -t: in decode order the first N packets before the forced keyframe are
-            # exactly the first N pictures (closed GOPs), where -t lets B-frame reordering add two.
-            frames = max(1, round(loop_length * (out_fps or 25)))
-            ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames),
-                            "-map_metadata", "-1", "-movflags", "+faststart", str(tmp)],
-                           timeout=job.limits.timeout, what="muted loop")
+            _loop_from(main, tmp, loop_length, out_fps or 25, opts, job.limits.timeout)
         for final, tmp, *_ in planned:
             if not tmp.is_file() or tmp.stat().st_size == 0:
                 raise OSError(f"ffmpeg wrote nothing for {final.name}")
