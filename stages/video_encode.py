@@ -99,14 +99,19 @@ def _tags(job: Job) -> dict:
     return tags
 
 
-def _loop_from(main: Path, tmp: Path, length: float, fps: float, opts: VideoOptions, timeout: float) -> None:
+def _loop_from(main: Path, tmp: Path, length: float | None, fps: float, opts: VideoOptions, timeout: float) -> None:
     """The muted loop: the first `length` seconds of the encoded MP4's picture, copied.
 
     Frames, not -t: the keyframe forced at `length` is the first frame at or after it, and in
     decode order the packets before it are exactly the pictures before it (x264's GOPs are
     closed), where -t lets B-frame reordering add a frame or two. If the copy's timing does not
     come out as that many frames (irregular timestamps), the loop is encoded from the MP4.
+    `length` None: the whole picture.
     """
+    if length is None:
+        ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-map_metadata", "-1",
+                        "-movflags", "+faststart", str(tmp)], timeout=timeout, what="muted loop")
+        return
     frames = max(1, math.ceil(length * fps - 1e-6))
     ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames),
                     "-map_metadata", "-1", "-movflags", "+faststart", str(tmp)], timeout=timeout, what="muted loop")
@@ -197,7 +202,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     try:
         ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding")
         for main, tmp in copies:
-            _loop_from(main, tmp, loop_length, out_fps or 25, opts, job.limits.timeout)
+            _loop_from(main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout)
         for final, tmp, *_ in planned:
             if not tmp.is_file() or tmp.stat().st_size == 0:
                 raise OSError(f"ffmpeg wrote nothing for {final.name}")
