@@ -57,6 +57,7 @@ max_height = 320
 preview = true
 preview_seconds = 0.8
 preview_width = 160
+poster = "00:00:00.5"
 """
 
 
@@ -271,6 +272,8 @@ def test_webm_is_vp9_opus_with_an_animated_preview(done):
     info = probe(done.root / webm["path"])
     assert {s["codec_type"]: s["codec_name"] for s in info["streams"]} == {"video": "vp9", "audio": "opus"}
     assert (webm["width"], webm["height"]) == (320, 180)
+    item = done.item("inbox/webm/vp8-vorbis.webm")
+    assert (item["facts"]["poster_time"], item["facts"]["poster_from"]) == (0.5, "profile")
     preview = next(r for r in outs.values() if r.get("role") == "preview")
     with Image.open(done.root / preview["path"]) as im:
         assert im.format == "WEBP" and getattr(im, "n_frames", 1) >= 5 and im.size == (160, 90)
@@ -457,6 +460,14 @@ def test_a_clip_cut_short_fails_with_a_clear_error_and_is_quarantined(ws, tmp_pa
     assert item["status"] == "failed" and "cut short" in item["error"] and item["outputs"] == [], item
     assert (ws.root / "quarantine").is_dir() and any((ws.root / "quarantine").iterdir())
     assert not (ws.root / "out/web/cut.mp4").exists()
+
+
+def test_print_has_no_video_section_so_video_is_skipped_with_a_warning(ws):
+    ws.drop("video/no-audio.mp4", "inbox/print")
+    ws.run(expect=0)
+    item = ws.item("inbox/print/no-audio.mp4")
+    assert item["status"] == "skipped" and item["media"] == "video" and item["outputs"] == []
+    assert "no [video] section" in item["warnings"][0]
 
 
 def test_a_bad_video_key_fails_at_load_naming_file_key_and_fix(ws):
