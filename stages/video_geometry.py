@@ -42,17 +42,25 @@ def _round_even(value: float) -> int:
 
 
 def fit(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
-    """Even output size for a crop shown as width x height: its shape, within the caps (0 = none),
-    never larger than the crop itself."""
-    limit_w = min(width, max_width or width)
-    limit_h = min(height, max_height or height)
+    """Even output size for a crop shown as width x height: its shape (within a pixel where even
+    numbers allow), within the caps (0 = none), never larger than the crop itself."""
+    limit_w = _floor_even(min(width, max_width or width))
+    limit_h = _floor_even(min(height, max_height or height))
     scale = min(limit_w / width, limit_h / height)
-    w = _floor_even(width * scale)
-    h = _round_even(w * height / width)
-    if h > limit_h:  # rounding to even went over: size from the height instead
-        h = _floor_even(limit_h)
-        w = min(_floor_even(limit_w), _round_even(h * width / height))
-    return w, h
+    w0, h0 = _floor_even(width * scale), _floor_even(height * scale)
+    shape = width / height
+    candidates = set()
+    for w in (w0, w0 - 2):  # from the width, and from the height, one even step each way
+        candidates.add((w, min(limit_h, _round_even(w / shape))))
+    for h in (h0, h0 - 2):
+        candidates.add((min(limit_w, _round_even(h * shape)), h))
+    candidates = {(w, h) for w, h in candidates if w >= 2 and h >= 2}
+
+    def error(size: tuple[int, int]) -> float:  # how far from the shape, in pixels of height
+        return abs(size[0] / size[1] - shape) * size[1]
+
+    best = min(error(c) for c in candidates)
+    return max((c for c in candidates if error(c) <= max(best, 1.0)), key=lambda c: (c[0] * c[1], -error(c)))
 
 
 def caps(width: int, height: int, opts: VideoOptions) -> tuple[int, int]:

@@ -82,14 +82,13 @@ def summarise_frames(frames: list[tuple[float, dict[str, str]]], length: float) 
     black_end = 0.0 if tail == 0 else (length if tail == len(black) else max(0.0, length - times[-tail]))
     frozen_start = frozen_end = 0.0
     freeze_from = None
-    for t, meta in frames:
+    for _, meta in frames:
         if "lavfi.freezedetect.freeze_start" in meta:
             freeze_from = float(meta["lavfi.freezedetect.freeze_start"])
         if "lavfi.freezedetect.freeze_end" in meta and freeze_from is not None:
             if freeze_from <= step:
                 frozen_start = float(meta["lavfi.freezedetect.freeze_end"]) - freeze_from
             freeze_from = None
-        del t
     if freeze_from is not None:  # still frozen when the video ends
         if freeze_from <= step:
             frozen_start = length

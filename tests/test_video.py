@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import Workspace
@@ -193,6 +195,20 @@ def test_crops_centre_on_the_sidecar_focus(done):
     first = frames_gray(done.root / tall["path"], 270, 480)[0]
     assert float(np.abs(first - source[:, :270]).mean()) < 4.0  # the left 270 columns, unscaled
     assert float(np.abs(first - source[:, 185:455]).mean()) > 8.0  # not the centre
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(2, 8000), st.integers(2, 8000), st.sampled_from([0, 320, 720, 1080, 1920]),
+       st.sampled_from([0, 320, 720, 1080, 1920]))
+def test_fit_is_even_never_larger_than_crop_or_caps_and_keeps_the_shape(width, height, max_width, max_height):
+    from stages.video_geometry import fit
+
+    w, h = fit(width, height, max_width, max_height)
+    assert w % 2 == 0 and h % 2 == 0 and w >= 2 and h >= 2
+    assert w <= max(2, width) and h <= max(2, height)
+    assert (not max_width or w <= max(2, max_width)) and (not max_height or h <= max(2, max_height))
+    if min(w, h) >= 16:  # tiny sizes cannot hold a shape to a pixel
+        assert abs(w / h - width / height) * h <= 1.5, (w, h)
 
 
 def test_social_profile_crops_1_1_4_5_9_16_from_the_720p_source_and_warns_instead_of_upscaling(done):
