@@ -2,11 +2,12 @@
 
 The samples are made here (no downloads): photos with detail and grain, a CMYK print file with
 its ICC profile, a phone photo stored sideways with an EXIF orientation, a PNG with soft
-transparency, an SVG logo, and sidecars with alt text and focal points.
+transparency, an SVG logo, a short jingle (made by ffmpeg), and sidecars with alt text and focal points.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +87,8 @@ SIDECARS = {
     "inbox/web/phone-portrait.jpg.toml": 'alt = "A lighthouse, shot on a phone held upright"\n',
     "inbox/web/badge.png.toml": 'decorative = true\n',
     "inbox/web/logo.svg.toml": 'alt = "Harbour logo"\n',
+    "inbox/web/harbour-clip.mp4.toml": 'title = "Harbour test pattern"\ncredit = "crossmedia demo (CC0)"\n',
+    "inbox/podcast/jingle.wav.toml": 'title = "Harbour jingle"\ncredit = "crossmedia demo (CC0)"\n',
 }
 
 
@@ -107,6 +110,31 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     draw.ellipse([width * 0.7, height * 0.12, width * 0.82, height * 0.12 + width * 0.12], fill=(255, 214, 120))
     arr = np.asarray(im).astype(np.int16) + rng.normal(0, 5, (height, width, 1)).astype(np.int16)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+# A four-second jingle (three-note arpeggio with a soft attack, decaying) and 1.5 s of silence
+# after it, which the podcast profile trims (issue #4).
+JINGLE = ("aevalsrc=exprs='0.3*sin(2*PI*220*pow(2\\,(floor(mod(t*3\\,3))*4)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))"
+          "|0.3*sin(2*PI*330*pow(2\\,(floor(mod(t*3\\,3))*3)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))'"
+          ":s=44100:d=4,apad=pad_dur=1.5")
+
+
+def jingle(path: Path) -> None:
+    from stages import ffmpeg_run
+
+    ffmpeg_run.run(["-protocol_whitelist", "file", "-f", "lavfi", "-i", JINGLE, "-c:a", "pcm_s16le", str(path)],
+                   timeout=60, what="demo jingle")
+
+
+# A three-second clip with a tone, for the video chain (issue #4): an MP4 plus a muted loop, a poster.
+CLIP = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=f=330:sample_rate=48000:d=3",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+
+
+def clip(path: Path) -> None:
+    from stages import ffmpeg_run
+
+    ffmpeg_run.run(["-protocol_whitelist", "file", *CLIP, str(path)], timeout=60, what="demo clip")
 
 
 def make_samples(root: Path) -> list[str]:
@@ -151,6 +179,10 @@ def make_samples(root: Path) -> list[str]:
 
     save("inbox/web/badge.png", badge)
     save("inbox/web/logo.svg", lambda p: p.write_text(LOGO, encoding="utf-8"))
+    if shutil.which("ffmpeg"):  # without it, `crossmedia doctor` says how to get it
+        save("inbox/podcast/jingle.wav", jingle)
+        save("inbox/web/jingle.wav", jingle)
+        save("inbox/web/harbour-clip.mp4", clip)
     save("pages/harbour.toml", lambda p: p.write_text(PAGE, encoding="utf-8"))
     save("banners/harbour-sale.toml", lambda p: p.write_text(BANNER, encoding="utf-8"))
     for rel, text in SIDECARS.items():

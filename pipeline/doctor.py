@@ -40,6 +40,11 @@ def checks() -> list[dict]:
             found = f" {codec} " in encoders
             results.append(_check(f"ffmpeg encoder {codec}", found, what if found else f"{what}: missing",
                                   "install Debian's ffmpeg package, which has it", required))
+        conf = subprocess.run([ffmpeg, "-hide_banner", "-buildconf"], capture_output=True, text=True,
+                              timeout=20, check=False).stdout
+        soxr = "--enable-libsoxr" in conf  # the audio chain resamples with it (#4)
+        results.append(_check("ffmpeg SoX resampler", soxr, "libsoxr (audio resampling)" if soxr else "libsoxr: missing",
+                              "install Debian's ffmpeg package, which has it"))
     for feature, what in [("jpg", "JPEG"), ("webp", "WebP"), ("avif", "AVIF"), ("littlecms2", "littleCMS colour management"),
                           ("libtiff", "TIFF"), ("zlib", "PNG")]:
         ok = features.check(feature)

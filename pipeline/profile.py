@@ -77,8 +77,140 @@ class ImageOptions:
     require_alt: bool = key(False, "Warn when the sidecar gives no alt text (web pages need it).")
 
 
+AudioFormat = Literal["mp3", "m4a", "opus", "wav", "flac"]
+AudioTag = Literal["title", "artist", "album", "album_artist", "copyright", "date", "genre", "track", "comment", "all"]
+
+
+def _bitrates(value: dict[str, int]) -> str | None:
+    unknown = set(value) - {"mp3", "m4a", "opus"}
+    if unknown:
+        return f"names {sorted(unknown)[0]!r}; bit rates are set for mp3 (CBR instead of VBR), m4a and opus"
+    return between(16, 320)(list(value.values()))
+
+
+def _mono_lufs(value: float | str) -> str | None:
+    return None if value == "same" else between(-40, -5)(value)
+
+
+def _size(value: list[int]) -> str | None:
+    ok = len(value) == 2 and 16 <= value[0] <= 4000 and 16 <= value[1] <= 2000
+    return None if ok else "must be [width, height] with 16-4000 x 16-2000 pixels"
+
+
+@dataclass(frozen=True)
+class AudioOptions:
+    """The `[audio]` section: what every audio file dropped into a folder with this profile becomes (#4)."""
+
+    formats: list[AudioFormat] = key(["mp3", "opus"], "Output formats: mp3 (LAME VBR), m4a (AAC-LC, faststart), opus, wav (24-bit), flac.",
+                                     check=_nonempty, example='["mp3", "m4a"]')
+    lufs: float = key(-16.0, "Integrated loudness target (EBU R128, LUFS) for stereo outputs: -16 web/podcast, -14 social, -23 broadcast.",
+                      check=between(-40, -5), example="-16")
+    lufs_mono: float | Literal["same"] = key("same", "Target for mono outputs, e.g. -19 for podcasts (a mono file plays from both speakers and sounds 3 LU louder than it measures); \"same\" = lufs.",
+                                             check=_mono_lufs, example="-19")
+    true_peak: float = key(-1.0, "Highest true peak (dBTP, inter-sample peaks included) allowed after levelling; louder peaks go through a limiter.",
+                           check=between(-9, 0), example="-1")
+    lra: float = key(11.0, "Loudness range (LU) beyond which a source gets a warning; levelling is a gain (plus a peak limiter where needed), never a compressor.",
+                     check=between(1, 50), example="11")
+    sample_rate: int = key(48000, "Output sample rate in Hz (opus is always 48000); 0 keeps the source rate.",
+                           check=lambda v: None if v in (0, 22050, 24000, 32000, 44100, 48000) else "must be 0, 22050, 24000, 32000, 44100 or 48000",
+                           example="44100")
+    channels: Literal["keep", "mono", "stereo"] = key("keep", "Channel layout of the outputs: keep (mono stays mono, more than two are mixed to stereo), mono or stereo.")
+    mp3_quality: int = key(2, "LAME VBR quality, 0 (best, ~245 kbit/s) to 9 (smallest); 2 is ~190 kbit/s for stereo music.",
+                           check=between(0, 9), example="2")
+    bitrate: dict[str, int] = key({"m4a": 160, "opus": 96}, "Bit rates in kbit/s for m4a and opus; an mp3 entry writes CBR at that rate instead of VBR (some podcast hosts ask for it).",
+                                  check=_bitrates, example="{m4a = 128, opus = 64, mp3 = 128}")
+    trim_silence: bool = key(False, "Cut leading and trailing silence (after the sidecar's trim).")
+    silence_threshold: float = key(-50.0, "Level (dBFS) under which audio counts as silence for trim_silence.",
+                                   check=between(-90, -20), example="-50")
+    silence_min: float = key(0.5, "Shortest silence (seconds) at the start or end that trim_silence cuts.",
+                             check=between(0.05, 60), example="0.5")
+    fade_in_ms: int = key(10, "Fade-in (ms) wherever the start was cut (sidecar trim or silence), so the cut does not click. 0 = none.",
+                          check=between(0, 10000), example="10")
+    fade_out_ms: int = key(10, "Fade-out (ms) wherever the end was cut. 0 = none.", check=between(0, 10000), example="10")
+    min_duration: float = key(0.0, "Warn when the kept audio is shorter than this many seconds. 0 = no check.",
+                              check=between(0, 86400), example="5")
+    max_duration: float = key(0.0, "Warn when the kept audio is longer than this many seconds. 0 = no check.",
+                              check=between(0, 86400), example="3600")
+    tags: list[AudioTag] = key(["title", "artist", "album", "copyright"], "Tags carried from the source into the outputs (the sidecar's title and credit win); the rest, encoder names and comments included, is dropped. \"all\" keeps every tag.",
+                               example='["title", "artist", "copyright"]')
+    waveform: bool = key(True, "Draw a PNG waveform of the levelled audio for the preview site.")
+    waveform_size: list[int] = key([1200, 240], "Waveform picture [width, height] in pixels.", check=_size, example="[1200, 240]")
+    waveform_colour: str = key("#2f6f9f", "Waveform colour.", check=_colour, example='"#2f6f9f"')
+
+    def target(self, channels: int) -> float:
+        """The loudness target for an output with this many channels."""
+        return float(self.lufs_mono) if channels == 1 and self.lufs_mono != "same" else self.lufs
+
+
+VideoFormat = Literal["mp4", "webm"]
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
+def _crf(value: dict[str, int]) -> str | None:
+    unknown = set(value) - {"mp4", "webm"}
+    if unknown:
+        return f"names an unknown format {sorted(unknown)[0]!r} (known: mp4, webm)"
+    if not 0 <= value.get("mp4", 23) <= 51:
+        return "mp4 (H.264) must be between 0 and 51"
+    return between(0, 63)(list(value.values()))
+
+
+def _poster_time(value: float | str) -> str | None:
+    if value == "auto":
+        return None
+    from pipeline.sidecar import parse_time
+
+    try:
+        parse_time(value)
+    except ValueError as e:
+        return f'{e}, nor "auto"'
+    return None
+
+
+def _cap(value: int) -> str | None:
+    return None if value == 0 or 16 <= value <= 8192 else "must be 0 (no cap) or 16-8192 pixels"
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """The `[video]` section: what every video dropped into a folder with this profile becomes (#4)."""
+
+    aspects: list[str] = key(["original"], "Aspect ratios to crop to around the sidecar's focus (else the centre), e.g. \"16:9\", \"9:16\", or \"original\".",
+                             check=aspects, example='["original", "1:1"]')
+    max_width: int = key(1920, "Largest output width in pixels; bigger sources are scaled down, smaller ones never up (a warning instead). 0 = no cap.",
+                         check=_cap, example="1080")
+    max_height: int = key(1080, "Largest output height in pixels. With both caps set, portrait video gets them turned: 1920 x 1080 lets a phone clip be 1080 x 1920. 0 = no cap.",
+                          check=_cap, example="1920")
+    formats: list[VideoFormat] = key(["mp4"], "Output formats: mp4 (H.264 High + AAC, +faststart, plays everywhere), webm (VP9 + Opus).",
+                                     check=_nonempty, example='["mp4", "webm"]')
+    crf: dict[str, int] = key({"mp4": 23, "webm": 33}, "Constant quality per format (lower is better and bigger): H.264 0-51, VP9 0-63.",
+                              check=_crf, example="{mp4 = 23, webm = 33}")
+    max_bitrate: int = key(6000, "Video bit rate cap in kbit/s (-maxrate, buffer of two seconds' worth) so a busy scene cannot stall a stream. 0 = no cap.",
+                           check=between(0, 200000), example="4000")
+    audio_bitrate: int = key(128, "Soundtrack bit rate in kbit/s (AAC in mp4, Opus in webm).", check=between(32, 512), example="160")
+    preset: X264Preset = key("veryfast", "H.264 speed/size trade-off (x264 preset); VP9 uses the matching speed.")
+    max_fps: float = key(30.0, "Highest frame rate; faster sources are reduced to it, slower ones kept. 0 = keep the source's.",
+                         check=between(0, 240), example="25")
+    loop: bool = key(False, "Also write a muted loop per aspect (MP4, no audio stream) for autoplay and banners.")
+    loop_seconds: float = key(6.0, "Longest muted loop, from the start of the kept part.", check=between(0.5, 120), example="6")
+    poster: float | str = key("auto", "Poster frame: a time (seconds or HH:MM:SS.mmm, in the kept part) or \"auto\" for the first frame that is not black.",
+                              check=_poster_time, example='"00:00:02.5"')
+    poster_formats: list[Literal["jpeg", "webp"]] = key(["jpeg"], "Poster picture formats, one poster per aspect at the video's size.",
+                                                        check=_nonempty, example='["jpeg", "webp"]')
+    preview: bool = key(False, "Also write a short animated WebP preview per aspect (e.g. for hover previews and cards).")
+    preview_seconds: float = key(3.0, "Length of the animated preview, from the poster time.", check=between(0.5, 30), example="3")
+    preview_width: int = key(320, "Width of the animated preview in pixels.", check=between(16, 1920), example="480")
+    lufs: float = key(-16.0, "Loudness target of the soundtrack (EBU R128, LUFS): -16 web, -14 social, -23 broadcast.",
+                      check=between(-40, -5), example="-14")
+    true_peak: float = key(-1.0, "Highest true peak (dBTP) of the levelled soundtrack; louder peaks go through a limiter.",
+                           check=between(-9, 0), example="-1")
+    expect_audio: bool = key(True, "Warn when a source has no soundtrack (set false for profiles of silent loops).")
+    min_height: int = key(360, "Warn when the source's shorter side is under this many pixels (too small for the channel).",
+                          check=between(0, 8192), example="720")
+
+
 # One entry per media kind a profile can handle; later kinds add theirs here.
-SECTIONS: dict[str, type] = {"image": ImageOptions}
+SECTIONS: dict[str, type] = {"image": ImageOptions, "audio": AudioOptions, "video": VideoOptions}
 
 
 @dataclass(frozen=True)

@@ -152,12 +152,9 @@ def load_table(cls: type, table: dict, source: Path | str, section: str, problem
         if name not in table:
             continue
         value, tp = table[name], hints[name]
-        if get_origin(tp) in (typing.Union, types.UnionType) and isinstance(value, dict):
-            # `Trim | None`: a table is the dataclass (#8: it stayed a plain dict, and
-            # `trim = {start = 1.5}` in a sidecar was an internal error)
-            tp = next((a for a in get_args(tp) if dataclasses.is_dataclass(a)), tp)
-        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-            sub = load_table(tp, value, source, f"{section}.{name}" if section else name, problems)
+        nested = _dataclass_of(tp)
+        if nested is not None and isinstance(value, dict):
+            sub = load_table(nested, value, source, f"{section}.{name}" if section else name, problems)
             values[name] = sub
             continue
         example = f.metadata.get("example") or _example(f)
@@ -175,6 +172,16 @@ def load_table(cls: type, table: dict, source: Path | str, section: str, problem
     if len(problems) > before:
         return None
     return cls(**values)
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    """The options class of a sub-table key: `Trim`, or `Trim | None` (an optional table)."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        found = [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
 
 
 def _example(f: dataclasses.Field) -> str:

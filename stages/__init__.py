@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from stages.audio_analyse import audio_analyse
+from stages.audio_encode import audio_encode
+from stages.audio_probe import audio_probe
+from stages.audio_qa import audio_qa
 from stages.avprobe import resolve_av
 from stages.colour import colour
 from stages.decode import decode
 from stages.metadata import metadata
 from stages.orient import orient
+from stages.poster import poster
 from stages.qa import qa
 from stages.renditions import renditions
 from stages.svg import svg
+from stages.video_encode import video_encode
+from stages.video_probe import video_probe
+from stages.video_qa import video_qa
+from stages.video_scan import video_scan
+from stages.waveform import waveform
 
 __all__ = ["CHAINS", "STAGES", "resolve_av"]
 
@@ -27,12 +37,24 @@ STAGES: dict[str, Callable] = {
     "metadata": metadata,
     "renditions": renditions,
     "qa": qa,
+    "audio_probe": audio_probe,
+    "audio_analyse": audio_analyse,
+    "audio_encode": audio_encode,
+    "waveform": waveform,
+    "audio_qa": audio_qa,
+    "video_probe": video_probe,
+    "video_scan": video_scan,
+    "video_encode": video_encode,
+    "poster": poster,
+    "video_qa": video_qa,
 }
 
 # input kind -> (profile section that configures it, stage names in order)
 CHAINS: dict[str, tuple[str, list[str]]] = {
     "image": ("image", ["decode", "orient", "colour", "metadata", "renditions", "qa"]),
     "svg": ("image", ["svg", "colour", "metadata", "renditions", "qa"]),
+    "audio": ("audio", ["audio_probe", "audio_analyse", "audio_encode", "waveform", "audio_qa"]),
+    "video": ("video", ["video_probe", "video_scan", "video_encode", "poster", "video_qa"]),
 }
 
 for _kind, (_section, _names) in CHAINS.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.names import one_line
 from pipeline.sniff import Sniffed
+from stages.ffmpeg_run import DEMUXERS
 
 # Local files only: a playlist or reference file must never make ffprobe open anything else.
 PROTOCOLS = "file"
@@ -19,14 +20,20 @@ def ffprobe(path: Path, timeout: float = 60) -> dict:
     exe = shutil.which("ffprobe")
     if exe is None:
         raise InputError("ffprobe is not installed; run `crossmedia doctor` for the fix")
-    cmd = [exe, "-v", "error", "-protocol_whitelist", PROTOCOLS, "-print_format", "json",
+    # The format whitelist, not the protocol one, is what keeps an HLS playlist from reading
+    # the local files it names (see stages/ffmpeg_run.py); ffprobe refuses it before opening any.
+    cmd = [exe, "-v", "error", "-protocol_whitelist", PROTOCOLS, "-format_whitelist", DEMUXERS, "-print_format", "json",
            "-show_format", "-show_streams", "file:" + str(path)]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise InputError(f"ffprobe took longer than {timeout:g} s to read the file") from None
     if done.returncode != 0:
-        raise InputError(f"not a readable audio/video file: {one_line(done.stderr.decode(errors='replace'), 200) or 'ffprobe failed'}")
+        stderr = done.stderr.decode(errors="replace")
+        if "not on whitelist" in stderr:
+            raise InputError("a playlist or reference file (HLS, concat, DASH...) that points at other files; "
+                             "deliver the media file itself")
+        raise InputError(f"not a readable audio/video file: {one_line(stderr, 200) or 'ffprobe failed'}")
     return json.loads(done.stdout or b"{}")
 
 

@@ -1,0 +1,88 @@
+"""Poster frames and animated previews for every video rendition, from one seek (#4).
+
+The poster time is the profile's `poster` (a time in the kept part) or "auto": the first frame
+the scan found not black. ffmpeg seeks to it exactly (`-ss` before the input is frame-accurate
+when decoding), and one run writes a poster per aspect and format at the size of that aspect's
+video, plus the optional short animated WebP previews. Posters carry `role = "poster"`, so the
+preview site shows them on the player and as the thumbnail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import ffmpeg
+
+from pipeline.job import Job
+from pipeline.profile import VideoOptions
+from pipeline.sidecar import parse_time
+from stages import ffmpeg_run
+from stages.video_geometry import renditions_for, stem_of
+from stages.video_scan import argv, kept, source_input, to_sdr
+
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+
+
+def poster_time(job: Job, opts: VideoOptions) -> tuple[float, str]:
+    """(seconds into the kept part, how it was chosen)."""
+    length = float(job.facts["kept_duration"])
+    last = max(0.0, length - 0.05)  # a frame that surely exists
+    if opts.poster != "auto":
+        wanted = parse_time(opts.poster)
+        return min(wanted, last), "profile" if wanted <= last else "profile (after the end: last frame)"
+    first = job.facts.get("scan", {}).get("first_picture")
+    if first is None:
+        return 0.0, "auto: every frame is black"
+    return min(float(first), last), "auto: first frame that is not black"
+
+
+def poster(job: Job, opts: VideoOptions) -> Job:
+    start, _ = kept(job)
+    at, how = poster_time(job, opts)
+    plan = renditions_for(job, opts)
+    stem = stem_of(job)
+    src = to_sdr(source_input(job, ss=f"{start + at:.6f}").video, job)
+    branches = len(plan) * (len(opts.poster_formats) + (1 if opts.preview else 0))
+    split = src.split() if branches > 1 else None
+    outputs, planned, branch = [], [], 0
+    for r in plan:
+        x, y, w, h = r.crop
+        for fmt in opts.poster_formats:
+            stream = split[branch] if split is not None else src
+            branch += 1
+            picture = (stream.filter("crop", w, h, x, y).filter("scale", r.width, r.height, flags="lanczos")
+                       .filter("setsar", 1))
+            tmp = job.tmp_dir / f"{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
+            codec = {"c:v": "mjpeg", "q:v": 3, "pix_fmt": "yuvj420p"} if fmt == "jpeg" else {"c:v": "libwebp", "quality": 82}
+            outputs.append(ffmpeg.output(picture, str(tmp), **{"frames:v": 1, "update": 1, "map_metadata": -1}, **codec))
+            planned.append((job.out_dir / r.name(stem, f"-poster.{EXTENSIONS[fmt]}"), tmp, fmt, r, r.width, r.height, "poster"))
+        if opts.preview:
+            stream = split[branch] if split is not None else src
+            branch += 1
+            pw = min(opts.preview_width, r.width) // 2 * 2
+            ph = max(2, round(pw * r.height / r.width / 2) * 2)
+            clip = (stream.trim(duration=opts.preview_seconds).setpts("PTS-STARTPTS").filter("fps", 10)
+                    .filter("crop", w, h, x, y).filter("scale", pw, ph, flags="lanczos").filter("setsar", 1))
+            tmp = job.tmp_dir / f"{uuid.uuid4().hex}.webp"
+            outputs.append(ffmpeg.output(clip, str(tmp), **{"c:v": "libwebp_anim", "loop": 0, "quality": 60,
+                                                            "lossless": 0, "map_metadata": -1, "an": None}))
+            planned.append((job.out_dir / r.name(stem, "-preview.webp"), tmp, "webp", r, pw, ph, "preview"))
+    job.tmp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="poster frame")
+        for final, tmp, *_ in planned:
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise OSError(f"ffmpeg wrote nothing for {final.name}")
+        job.out_dir.mkdir(parents=True, exist_ok=True)
+        for final, tmp, *_ in planned:
+            os.replace(tmp, final)
+    finally:
+        for _, tmp, *_ in planned:
+            tmp.unlink(missing_ok=True)
+    for final, _, fmt, r, width, height, role in planned:
+        job = job.with_output(final, format=fmt, width=width, height=height, aspect=r.aspect, bytes=final.stat().st_size,
+                              role=role, time=round(at, 3), crop=r.rect)
+    if how.startswith("auto: every"):
+        job = job.warn("every frame of the video is black, so the poster is black too; check the delivery")
+    return job.note(poster_time=round(at, 3), poster_from=how)
