@@ -89,6 +89,10 @@ def connect(channel) -> None:
         channel.cancel_join_thread()  # a worker's exit never waits on undelivered progress
 
 
+def listening() -> bool:
+    return _channel is not None
+
+
 def begin(input: str) -> None:
     global _input, _last
     _input, _last = input, 0.0

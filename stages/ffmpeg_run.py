@@ -10,7 +10,8 @@ runs them, because every run needs the same guard rails (#4):
 - `-nostdin`, so a job never waits on the terminal;
 - a time limit per call (the worker's `[limits] timeout` bounds the whole job too);
 - stderr summarised into one human line on failure (the last lines that say what went wrong);
-- `-progress pipe:1` parsed into seconds done, for the same progress display images use.
+- `-progress pipe:1` parsed into the fraction done, for the same progress display images use
+  (only when an engine listens: `crossmedia probe` and tests calling stages directly do not).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pipeline import progress
 from pipeline.errors import InputError, MissingTool
 from pipeline.names import one_line
 
@@ -54,29 +56,27 @@ def summarise(stderr: str, limit: int = 240) -> str:
     return one_line("; ".join(dict.fromkeys(tail)), limit) or "ffmpeg failed without saying why"
 
 
-def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg",
-        on_progress: Callable[[float], None] | None = None) -> str:
+def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: float | None = None) -> str:
     """Run ffmpeg with `args` (everything after the executable); return its stderr.
 
-    Adds `-nostdin -hide_banner -nostats` and, when `on_progress` is given, `-progress pipe:1`,
-    calling `on_progress(seconds_done)` as ffmpeg reports. Every `-i` in `args` must be preceded
-    by `-protocol_whitelist file` (use `input_args`). Raises InputError with one line on failure
+    Adds `-nostdin -hide_banner -nostats`. With `duration` (seconds of media this run goes
+    through) and an engine listening, adds `-progress pipe:1` and reports the fraction done as
+    `what` to the progress display. Every `-i` in `args` must be preceded by
+    `-protocol_whitelist file` (use `input_args`). Raises InputError with one line on failure
     or when `timeout` seconds pass.
     """
     cmd = [executable("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-    if on_progress is not None:
-        cmd += ["-progress", "pipe:1"]
-    cmd += list(args)
-    if on_progress is None:
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise InputError(f"{what} took longer than {timeout:g} s; stopped") from None
-        stderr = done.stderr.decode(errors="replace")
-        if done.returncode != 0:
-            raise InputError(f"{what} failed: {summarise(stderr)}")
-        return stderr
-    return _run_with_progress(cmd, timeout, what, on_progress)
+    if duration and progress.listening():
+        return _run_with_progress([*cmd, "-progress", "pipe:1", *args], timeout, what,
+                                  lambda seconds: progress.report(what, seconds / duration))
+    try:
+        done = subprocess.run([*cmd, *args], capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{what} took longer than {timeout:g} s; stopped") from None
+    stderr = done.stderr.decode(errors="replace")
+    if done.returncode != 0:
+        raise InputError(f"{what} failed: {summarise(stderr)}")
+    return stderr
 
 
 def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: Callable[[float], None]) -> str:

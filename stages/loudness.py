@@ -77,14 +77,14 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
             "-f", "null", "-"]
 
 
-def run_for_figures(args: list[str], *, timeout: float, what: str) -> str:
+def run_for_figures(args: list[str], *, timeout: float, what: str, duration: float | None = None) -> str:
     """Run ffmpeg at info level, where ebur128, astats and silencedetect print; return stderr.
 
     ffmpeg_run runs at error level; a later `-loglevel` wins. On failure the stderr tail would be
     those figures, not the reason: run once more at error level for the one-line error.
     """
     try:
-        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what)
+        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what, duration=duration)
     except InputError as first:
         if "took longer" in str(first):
             raise

@@ -200,7 +200,8 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
 
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
-        ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding")
+        ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding",
+                       duration=length)
         for main, tmp in copies:
             _loop_from(main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout)
         for final, tmp, *_ in planned:
