@@ -1,6 +1,6 @@
 """`crossmedia probe FILE`: what a file is, and whether each profile can use it (and why not).
 
-Runs the same stages as a real run, minus writing renditions, so its verdict is the run's.
+Runs the same stages as a real run, minus those that write outputs, so its verdict is the run's.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from pipeline.sidecar import parse_sidecar, read_sidecar
 # Facts worth showing a person, in this order.
 SHOWN = ["format", "mode", "width", "height", "display_width", "display_height", "orientation", "frames", "dpi",
          "source_icc", "source_icc_assumed", "jpeg_quality", "print_ppi", "metadata_stripped",
-         "codec", "duration", "sample_rate", "channels", "bit_rate", "lufs", "true_peak", "lra", "fps", "rotation"]
+         "container", "codec", "video_codec", "pix_fmt", "sar", "fps", "variable_fps", "interlaced", "hdr", "rotation",
+         "duration", "bit_rate", "bit_rate_kbps", "audio_codec", "sample_rate", "channels", "lufs", "true_peak", "lra"]
 
 
 def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | None = None) -> dict:
     from pipeline.worker import route
-    from stages import CHAINS, STAGES
+    from stages import CHAINS, STAGES, WRITERS
 
     path = Path(path)
     all_profiles = load_profiles(workspace.resolve() if workspace else None)
@@ -40,7 +41,7 @@ def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | 
         return data
     data["media"] = media
     section, chain = CHAINS[kind]
-    chain = [name for name in chain if name != "renditions"] if "renditions" in chain else chain
+    chain = [name for name in chain if name not in WRITERS]
     chosen = profiles or sorted(all_profiles)
     tmp = Path(tempfile.mkdtemp(prefix="crossmedia-probe-"))
     try:
@@ -59,7 +60,8 @@ def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | 
             except CrossmediaError as e:
                 data["error"] = str(e)
                 return data
-            data["facts"].update({k: v for k, v in job.facts.items() if k in SHOWN and v is not None})
+            before = (job.facts.get("loudness") or {}).get("before") or {}  # measured before levelling
+            data["facts"].update({k: v for k, v in {**job.facts, **before}.items() if k in SHOWN and v not in (None, "")})
             data["profiles"][name] = {"usable": True, "warnings": list(dict.fromkeys(job.warnings))}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -27,7 +27,7 @@ from stages.video_qa import video_qa
 from stages.video_scan import video_scan
 from stages.waveform import waveform
 
-__all__ = ["CHAINS", "STAGES", "resolve_av"]
+__all__ = ["CHAINS", "STAGES", "WRITERS", "resolve_av"]
 
 STAGES: dict[str, Callable] = {
     "decode": decode,
@@ -56,6 +56,10 @@ CHAINS: dict[str, tuple[str, list[str]]] = {
     "audio": ("audio", ["audio_probe", "audio_analyse", "audio_encode", "waveform", "audio_qa"]),
     "video": ("video", ["video_probe", "video_scan", "video_encode", "poster", "video_qa"]),
 }
+
+# Stages that write outputs (encodes, posters, waveforms): `crossmedia probe` runs every other
+# stage, so its verdict is the run's without the cost of encoding a long video for each profile.
+WRITERS = {"renditions", "audio_encode", "waveform", "video_encode", "poster"}
 
 for _kind, (_section, _names) in CHAINS.items():
     _unknown = [n for n in _names if n not in STAGES]

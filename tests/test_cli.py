@@ -27,6 +27,17 @@ def test_probe_json_and_unusable_files(ws):
     assert "no profile 'nope'" in unknown.output
 
 
+def test_probe_of_video_and_audio_says_what_they_are(ws):
+    done = ws.cli("probe", "--json", str(CORPUS / "video/phone-rotated-90.mov"), expect=0)
+    data = json.loads(done.stdout)
+    f = data["facts"]
+    assert (data["media"], f["rotation"], f["display_width"], f["display_height"]) == ("video", 90, 480, 640)
+    assert f["video_codec"] == "h264" and f["audio_codec"] == "aac" and -40 < f["lufs"] < -30
+    assert data["profiles"]["web"]["usable"] and not data["profiles"]["print"]["usable"]
+    loud = json.loads(ws.cli("probe", "--json", "-p", "podcast", str(CORPUS / "audio/loud-whitenoise.mp3"), expect=0).stdout)
+    assert loud["facts"]["true_peak"] > 0 and any("clips" in w for w in loud["profiles"]["podcast"]["warnings"])
+
+
 def test_status_lists_failures_and_pending(ws):
     ws.drop("broken/empty.png")
     ws.run(expect=1)
