@@ -454,9 +454,6 @@ def test_hls_and_concat_playlists_are_refused_unread(ws, tmp_path):
         assert "playlist" in item["error"] or "text file" in item["error"], item
 
 
-@pytest.mark.xfail(strict=True, reason="hole reported in issue #8: an HLS playlist behind an ID3v2 tag sniffs as MP3, "
-                                       "and ffprobe's hls demuxer then opens the local files it lists "
-                                       "(-protocol_whitelist file allows them); fix in stages/avprobe.py: -format_whitelist")
 def test_a_playlist_disguised_behind_an_id3_tag_is_not_followed(ws, tmp_path):
     outside = tmp_path / "outside"
     hls = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{outside / 'secret.mp4'}\n#EXT-X-ENDLIST\n".encode()
