@@ -230,7 +230,7 @@ class PageBuilder:
         sidecar = self.sidecar(row)
         caption = block.caption or " — ".join(t for t in (sidecar.title, sidecar.credit) if t)
         if row.media in ("audio", "video"):
-            return self._player(page, shown, row, caption, sidecar)
+            return self._player(page, shown, row, caption, sidecar, block.aspect)
         decorative = block.decorative or (block.alt is None and sidecar.decorative)
         alt = "" if decorative else (block.alt if block.alt is not None else sidecar.alt) or ""
         if not alt and not decorative:
@@ -264,13 +264,23 @@ class PageBuilder:
                          src=href(page, out_rel(self.ws, default["path"])), srcset=srcset(group),
                          sizes=SIZES.get(layout, SIZES["wide"]), sources=sources, priority=priority)
 
-    def _player(self, page: str, shown: str, row: Row, caption: str, sidecar: Sidecar) -> PageMedia:
+    def _player(self, page: str, shown: str, row: Row, caption: str, sidecar: Sidecar, asked: str | None) -> PageMedia:
+        """A video block plays one crop (the block's `aspect`, else the original, else the
+        first made), in every format made of it, with that crop's poster; audio, every format."""
         outs = outputs_of(row)
         types = VIDEO_TYPES if row.media == "video" else AUDIO_TYPES
         playable = [r for r in outs if not role(r, row.media) and ext(r["path"]) in types]
         if not playable:
             raise PageError(f"{shown}: asset {row.input!r} has no {row.media} output a browser can play")
-        poster = next((r for r in outs if role(r, row.media) == "poster"), None)
+        poster = None
+        if row.media == "video":
+            made = sorted({str(r.get("aspect") or "original") for r in playable})
+            aspect = asked or ("original" if "original" in made else made[0])
+            if aspect not in made:
+                raise PageError(f"{shown}: asset {row.input!r} has no {aspect} crop (made: {', '.join(made)})")
+            playable = [r for r in playable if str(r.get("aspect") or "original") == aspect]
+            posters = [r for r in outs if role(r, row.media) == "poster"]
+            poster = next((r for r in posters if str(r.get("aspect") or "original") == aspect), posters[0] if posters else None)
         width = next((int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0)
         height = next((int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0)
         sources = [PictureSource(types[ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]

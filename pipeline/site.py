@@ -145,6 +145,8 @@ class Player:
     waveform: Img | None
     width: int
     height: int
+    label: str = ""  # which crop, for a video: "9:16, 608x1080"
+    loop: bool = False  # the muted loop for autoplay and banners
 
 
 @dataclass(frozen=True)
@@ -319,27 +321,36 @@ class PreviewSite:
         return out
 
     def _players(self, page: str, row: Row, outs: list[dict]) -> list[Player]:
+        """One player per crop of the video (a 9:16 and a 1:1 are different films, not
+        alternative sources of one), and one per muted loop; MP4 and WebM of one crop are the
+        sources of its player. Audio: one player, its formats the sources."""
         if row.media not in ("audio", "video") or row.status != "processed":
             return []
-        images = {want: next((r for r in outs if role(r, row.media) == want), None) for want in ("poster", "waveform")}
 
         def img(r: dict | None, alt: str) -> Img | None:
             if r is None:
                 return None
             return Img(href(page, out_rel(self.ws, r["path"])), int(r.get("width") or 0), int(r.get("height") or 0), alt)
 
-        poster, waveform = img(images["poster"], "poster frame"), img(images["waveform"], "waveform")
+        def source(r: dict, types: dict[str, str]) -> Source:
+            return Source(href(page, out_rel(self.ws, r["path"])), types[ext(r["path"])])
+
+        if row.media == "audio":
+            audio = [r for r in outs if not role(r, "audio") and ext(r["path"]) in AUDIO_TYPES]
+            waveform = img(next((r for r in outs if role(r, "audio") == "waveform"), None), "waveform")
+            return [Player("audio", [source(r, AUDIO_TYPES) for r in audio], None, waveform, 0, 0)] if audio else []
+        groups: dict[tuple[str, bool], list[dict]] = {}
+        for r in outs:
+            if role(r, "video") in ("", "loop") and ext(r["path"]) in VIDEO_TYPES:
+                groups.setdefault((str(r.get("aspect") or "original"), role(r, "video") == "loop"), []).append(r)
+        posters = [r for r in outs if role(r, "video") == "poster"]
         players = []
-        video = [r for r in outs if not role(r, row.media) and ext(r["path"]) in VIDEO_TYPES and row.media == "video"]
-        audio = [r for r in outs if not role(r, row.media) and ext(r["path"]) in AUDIO_TYPES and r not in video]
-        if video:
-            w = next((int(r["width"]) for r in video if r.get("width")), poster.width if poster else 640)
-            h = next((int(r["height"]) for r in video if r.get("height")), poster.height if poster else 360)
-            players.append(Player("video", [Source(href(page, out_rel(self.ws, r["path"])), VIDEO_TYPES[ext(r["path"])])
-                                            for r in video], poster, None, w, h))
-        if audio:
-            players.append(Player("audio", [Source(href(page, out_rel(self.ws, r["path"])), AUDIO_TYPES[ext(r["path"])])
-                                            for r in audio], None, waveform, 0, 0))
+        for (aspect, loop), group in groups.items():
+            poster = next((p for p in posters if str(p.get("aspect") or "original") == aspect), posters[0] if posters else None)
+            w = next((int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640)
+            h = next((int(r["height"]) for r in group if r.get("height")), int(poster.get("height") or 360) if poster else 360)
+            players.append(Player("video", [source(r, VIDEO_TYPES) for r in group], img(poster, f"poster frame, {aspect}"),
+                                  None, w, h, f"{aspect}, {w}x{h}", loop))
         return players
 
 

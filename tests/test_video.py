@@ -497,3 +497,45 @@ def test_a_bad_video_key_fails_at_load_naming_file_key_and_fix(ws):
     assert "[video] poster" in text and '"auto"' in text
     assert text.count("Fix:") >= 3
     assert not (ws.root / "out" / "web").exists()
+
+
+# Preview site and pages ----------------------------------------------------------------------------
+def test_each_crop_is_its_own_player_with_its_own_poster_and_pages_play_the_asked_crop(done, tmp_path):
+    from bs4 import BeautifulSoup
+
+    from pipeline.site import asset_page_path
+    from pipeline.store import Store
+
+    def soup(path: Path) -> BeautifulSoup:
+        return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+    rows = Store(done.root / ".crossmedia/state.db").items()  # the store, not the last report: a re-run may have come first
+    renditions = rows["inbox/crops/h264-aac.mp4"].facts["renditions"]
+    crops = soup(done.root / "out" / asset_page_path(rows["inbox/crops/h264-aac.mp4"]))
+    players = crops.select(".player-video video")
+    made = {r["aspect"]: r for r in renditions if r.get("role") is None and r["path"].endswith(".mp4")}
+    assert len(players) == len(made) == 5  # original, 16:9, 1:1, 4:5, 9:16: five films, not five sources of one
+    for video in players:
+        sources = [s["src"] for s in video.select("source")]
+        assert len(sources) == 1
+        rendition = next(r for r in made.values() if r["path"].endswith(Path(sources[0]).name))
+        assert (int(video["width"]), int(video["height"])) == (rendition["width"], rendition["height"])
+        poster = next(r for r in renditions if r["path"].endswith(Path(video["poster"]).name))
+        assert poster["role"] == "poster" and poster["aspect"] == rendition["aspect"]
+    web = soup(done.root / "out" / asset_page_path(rows["inbox/web/h264-aac.mp4"]))
+    loop = [v for v in web.select(".player-video video") if v.has_attr("loop")]
+    assert len(loop) == 1 and loop[0].has_attr("muted") and loop[0].select_one("source")["src"].endswith("-loop.mp4")
+
+    copy = tmp_path / "ws"
+    shutil.copytree(done.root, copy, symlinks=True)
+    (copy / "pages").mkdir(exist_ok=True)
+    reel = Workspace(copy)
+    reel.write("pages/reel.toml", 'title = "Reel"\n[[blocks]]\nasset = "inbox/crops/h264-aac.mp4"\naspect = "9:16"\n')
+    reel.run(expect=0)
+    video = soup(copy / "out/site/pages/reel.html").select_one("main video")
+    nine = made["9:16"]
+    assert [s["src"] for s in video.select("source")][0].endswith(Path(nine["path"]).name)
+    assert (int(video["width"]), int(video["height"])) == (nine["width"], nine["height"]) and "9x16" in video["poster"]
+    reel.write("pages/reel.toml", 'title = "Reel"\n[[blocks]]\nasset = "inbox/crops/h264-aac.mp4"\naspect = "2:1"\n')
+    reel.run(expect=1)
+    assert "has no 2:1 crop (made: 16:9, 1:1, 4:5, 9:16, original)" in reel.item("pages/reel.toml")["error"]
