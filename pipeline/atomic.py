@@ -31,6 +31,23 @@ def write_atomic(final: Path, tmp_dir: Path, write: Callable[[Path], None]) -> i
     return size
 
 
+def write_many(pairs: list[tuple[Path, Path]], write: Callable[[], None]) -> None:
+    """For one command that writes several outputs (an ffmpeg run with many outputs): call
+    write(), which writes every `tmp` of the (final, tmp) pairs; rename them all into place only
+    when every one is there and not empty. Nothing stays at a temp name either way."""
+    try:
+        write()
+        for final, tmp in pairs:
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise OSError(f"the encoder wrote nothing for {final.name}")
+        for final, tmp in pairs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+    finally:
+        for _, tmp in pairs:
+            tmp.unlink(missing_ok=True)
+
+
 def write_bytes_atomic(final: Path, tmp_dir: Path, data: bytes) -> int:
     return write_atomic(final, tmp_dir, lambda tmp: tmp.write_bytes(data))
 

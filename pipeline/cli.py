@@ -91,6 +91,9 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     Writes out/report.json. Exit code: 0 all inputs fine, 1 some inputs failed (quarantined),
     2 usage or config error, 75 the workspace is locked by another run or watcher, 130 interrupted.
     """
+    from pipeline.forkserver import start_early
+
+    start_early()  # boots while the engine is imported and the workspace loaded
     from pipeline.engine import run as run_batch
     from pipeline.progress import Progress
     from pipeline.workspace import Workspace

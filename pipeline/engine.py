@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import queue as queue_module
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
 from pipeline.errors import DiskFullError, ExitCode
+from pipeline.forkserver import forkserver
 from pipeline.job import Result, Task
 from pipeline.lock import workspace_lock
 from pipeline.names import one_line, printable, safe_name
@@ -343,8 +343,7 @@ class WorkerPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["pipeline.worker", "stages"])
+            ctx = forkserver()
             # Bounded: a worker drops progress updates rather than wait on a slow terminal.
             self.progress = ctx.Queue(maxsize=1000)
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,

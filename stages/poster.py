@@ -9,11 +9,11 @@ preview site shows them on the player and as the thumbnail.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import ffmpeg
 
+from pipeline.atomic import write_many
 from pipeline.job import Job
 from pipeline.profile import VideoOptions
 from pipeline.sidecar import parse_time
@@ -69,17 +69,8 @@ def poster(job: Job, opts: VideoOptions) -> Job:
                                                             "lossless": 0, "map_metadata": -1, "an": None}))
             planned.append((job.out_dir / r.name(stem, "-preview.webp"), tmp, "webp", r, pw, ph, "preview"))
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="poster frame")
-        for final, tmp, *_ in planned:
-            if not tmp.is_file() or tmp.stat().st_size == 0:
-                raise OSError(f"ffmpeg wrote nothing for {final.name}")
-        job.out_dir.mkdir(parents=True, exist_ok=True)
-        for final, tmp, *_ in planned:
-            os.replace(tmp, final)
-    finally:
-        for _, tmp, *_ in planned:
-            tmp.unlink(missing_ok=True)
+    write_many([(final, tmp) for final, tmp, *_ in planned],
+               lambda: ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="poster frame"))
     for final, _, fmt, r, width, height, role in planned:
         job = job.with_output(final, format=fmt, width=width, height=height, aspect=r.aspect, bytes=final.stat().st_size,
                               role=role, time=round(at, 3), crop=r.rect)

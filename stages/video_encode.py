@@ -12,12 +12,12 @@ Everything is written to out/.tmp and renamed into place only when the whole run
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from pathlib import Path
 
 import ffmpeg
 
+from pipeline.atomic import write_many
 from pipeline.job import Job
 from pipeline.profile import VideoOptions
 from stages import ffmpeg_run, loudness
@@ -198,21 +198,14 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
                                              **_video_args("mp4", opts, out_fps)))
             planned.append((final, tmp, "mp4", r, True))
 
-    job.tmp_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    def write() -> None:
         ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding",
                        duration=length)
-        for main, tmp in copies:
+        for main, tmp in copies:  # the muted loops, cut from the encoded MP4
             _loop_from(main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout)
-        for final, tmp, *_ in planned:
-            if not tmp.is_file() or tmp.stat().st_size == 0:
-                raise OSError(f"ffmpeg wrote nothing for {final.name}")
-        job.out_dir.mkdir(parents=True, exist_ok=True)
-        for final, tmp, *_ in planned:
-            os.replace(tmp, final)
-    finally:
-        for _, tmp, *_ in planned:
-            tmp.unlink(missing_ok=True)
+
+    job.tmp_dir.mkdir(parents=True, exist_ok=True)
+    write_many([(final, tmp) for final, tmp, *_ in planned], write)
 
     after = None
     for final, _, fmt, r, muted in planned:
