@@ -19,7 +19,6 @@ import zlib
 from pathlib import Path
 from xml.etree import ElementTree
 
-import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
 
