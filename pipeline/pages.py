@@ -34,7 +34,7 @@ from pipeline.page_files import PageBlock, PageError, PageFile, load_page, outpu
 from pipeline.render import href
 from pipeline.sidecar import Sidecar, parse_sidecar, read_sidecar
 from pipeline.site import Img
-from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, ext, outputs_of, role
+from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, aspect_of, ext, outputs_of, role
 from pipeline.site_media import Media, displayable, out_rel
 from pipeline.store import Row
 from pipeline.workspace import Workspace
@@ -241,13 +241,7 @@ class PageBuilder:
         if svg is not None:
             return PageMedia("svg", alt, caption, int(svg["width"]), int(svg["height"]),
                              src=href(page, out_rel(self.ws, svg["path"])), priority=priority)
-        made = sorted({str(r.get("aspect") or "original") for r in outs})
-        aspect = block.aspect or ("original" if "original" in made else (made[0] if made else ""))
-        chosen = [r for r in outs if str(r.get("aspect") or "original") == aspect]
-        if not chosen:
-            why = (f"has no {aspect} crop (made: {', '.join(made)})" if made else
-                   "has no renditions a browser can show (print profiles make CMYK files); use the input from a web profile")
-            raise PageError(f"{shown}: asset {row.input!r} {why}")
+        chosen = _crop(shown, row, outs, block.aspect)
         by_format: dict[str, list[dict]] = {}
         for r in sorted(chosen, key=lambda r: r["width"]):
             by_format.setdefault(r["format"], []).append(r)
@@ -274,13 +268,9 @@ class PageBuilder:
             raise PageError(f"{shown}: asset {row.input!r} has no {row.media} output a browser can play")
         poster = None
         if row.media == "video":
-            made = sorted({str(r.get("aspect") or "original") for r in playable})
-            aspect = asked or ("original" if "original" in made else made[0])
-            if aspect not in made:
-                raise PageError(f"{shown}: asset {row.input!r} has no {aspect} crop (made: {', '.join(made)})")
-            playable = [r for r in playable if str(r.get("aspect") or "original") == aspect]
+            playable = _crop(shown, row, playable, asked)
             posters = [r for r in outs if role(r, row.media) == "poster"]
-            poster = next((r for r in posters if str(r.get("aspect") or "original") == aspect), posters[0] if posters else None)
+            poster = next((r for r in posters if aspect_of(r) == aspect_of(playable[0])), posters[0] if posters else None)
         width = next((int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0)
         height = next((int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0)
         sources = [PictureSource(types[ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]
@@ -319,3 +309,15 @@ class PageBuilder:
             tags.append(MetaTag("name", "twitter:description", ctx.description))
         return tags, outputs
 
+
+def _crop(shown: str, row: Row, outs: list[dict], asked: str | None) -> list[dict]:
+    """The renditions of the crop a block shows: the one it asks for, else the original, else
+    the first made; PageError naming page, asset and the crops there are."""
+    made = sorted({aspect_of(r) for r in outs})
+    aspect = asked or ("original" if "original" in made else (made[0] if made else ""))
+    chosen = [r for r in outs if aspect_of(r) == aspect]
+    if not chosen:
+        why = (f"has no {aspect} crop (made: {', '.join(made)})" if made else
+               "has no renditions a browser can show (print profiles make CMYK files); use the input from a web profile")
+        raise PageError(f"{shown}: asset {row.input!r} {why}")
+    return chosen

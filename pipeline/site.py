@@ -27,7 +27,16 @@ from markupsafe import Markup
 
 from pipeline.names import safe_name
 from pipeline.render import href, nice_bytes
-from pipeline.site_facts import AUDIO_TYPES, VIDEO_TYPES, Fact, ext, outputs_of, role, source_facts
+from pipeline.site_facts import (
+    AUDIO_TYPES,
+    VIDEO_TYPES,
+    Fact,
+    aspect_of,
+    ext,
+    outputs_of,
+    role,
+    source_facts,
+)
 from pipeline.site_media import PREVIEW_WIDTH, THUMB_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.store import Row
 from pipeline.workspace import Workspace
@@ -277,7 +286,7 @@ class PreviewSite:
         boxes: dict[str, CropBox] = {}
         for r in outs:
             crop, focus = r.get("crop"), r.get("focus")
-            aspect = r.get("aspect") or "original"
+            aspect = aspect_of(r)
             if not crop or aspect in boxes:
                 continue
             x0, y0, x1, y1 = (float(v) for v in crop)
@@ -294,7 +303,7 @@ class PreviewSite:
         by_aspect: dict[str, list[dict]] = {}
         for r in outs:
             if r.get("width") and not role(r, row.media) and r.get("format") != "svg":
-                by_aspect.setdefault(str(r.get("aspect") or "original"), []).append(r)
+                by_aspect.setdefault(aspect_of(r), []).append(r)
         out = []
         for aspect, group in by_aspect.items():
             shown = [r for r in group if displayable(row, r)]
@@ -342,11 +351,11 @@ class PreviewSite:
         groups: dict[tuple[str, bool], list[dict]] = {}
         for r in outs:
             if role(r, "video") in ("", "loop") and ext(r["path"]) in VIDEO_TYPES:
-                groups.setdefault((str(r.get("aspect") or "original"), role(r, "video") == "loop"), []).append(r)
+                groups.setdefault((aspect_of(r), role(r, "video") == "loop"), []).append(r)
         posters = [r for r in outs if role(r, "video") == "poster"]
         players = []
         for (aspect, loop), group in groups.items():
-            poster = next((p for p in posters if str(p.get("aspect") or "original") == aspect), posters[0] if posters else None)
+            poster = next((p for p in posters if aspect_of(p) == aspect), posters[0] if posters else None)
             w = next((int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640)
             h = next((int(r["height"]) for r in group if r.get("height")), int(poster.get("height") or 360) if poster else 360)
             players.append(Player("video", [source(r, VIDEO_TYPES) for r in group], img(poster, f"poster frame, {aspect}"),

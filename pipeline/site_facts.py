@@ -30,6 +30,11 @@ class Fact:
     value: str
 
 
+def aspect_of(r: dict) -> str:
+    """The crop a rendition (or poster) was made for: "16:9", "1:1"... or "original"."""
+    return str(r.get("aspect") or "original")
+
+
 def ext(path: str) -> str:
     return PurePosixPath(path).suffix.lower().lstrip(".")
 
