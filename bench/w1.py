@@ -5,9 +5,15 @@
 Each photo (6000x4000 JPEG from ../shared/bench/gen_photos.py) becomes widths 1920/1280/640/320
 as WebP q80 and JPEG q82, EXIF-oriented, metadata stripped, two photos at a time. The three
 contenders run in turn, `--repeat` times, in one invocation (ratios, not absolute times: the
-machine is noisy). Wall time is the median; CPU is user+system of the whole tree (sampled, so
-the last 20 ms of a process may be missed); peak memory is
-the largest sum of PSS over the whole process tree, sampled every 20 ms. The last line is the summary:
+machine is noisy). Wall time is the median; CPU is user+system of the whole tree (read from
+/proc every 100 ms, so the last 100 ms of a short-lived process may be missed).
+
+Peak memory comes from one more run of each, not from the timed ones: it is the largest sum of
+PSS over the whole process tree, sampled every 20 ms, and reading a process's PSS walks its page
+tables under its memory lock. That stalls what it measures, and a tool made of five processes
+(crossmedia's engine, fork server and workers) is stalled more than one made of one (sharp):
+timed with that sampler on, crossmedia took 0.7-1.9 s longer over 12 photos, sharp 0.35-0.6 s.
+The last line is the summary:
 
     W1 crossmedia/pillow=<ratio> crossmedia/sharp=<ratio or n/a>
 """
@@ -54,11 +60,11 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def tree_sample(pid: int, cpu: dict[int, float]) -> int:
+def tree_sample(pid: int, cpu: dict[int, float], memory: bool = True) -> int:
     """Memory of pid and all its descendants, in bytes: the sum of their PSS (proportional set
-    size), so pages that forked workers share with their parent count once, not per process.
-    Also records each process's CPU seconds so far in `cpu` (workers of a fork server are not
-    children the caller can wait for, so getrusage would miss them)."""
+    size), so pages that forked workers share with their parent count once, not per process
+    (0 without `memory`). Also records each process's CPU seconds so far in `cpu` (workers of a
+    fork server are not children the caller can wait for, so getrusage would miss them)."""
     children: dict[int, list[int]] = {}
     ticks: dict[int, float] = {}
     hz = os.sysconf("SC_CLK_TCK")
@@ -75,14 +81,17 @@ def tree_sample(pid: int, cpu: dict[int, float]) -> int:
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
-        total += _pss(p)
+        if memory:
+            total += _pss(p)
         cpu[p] = max(cpu.get(p, 0.0), ticks.get(p, 0.0))
         stack.extend(children.get(p, []))
     return total
 
 
-def measure(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak tree memory bytes) of a command; raises if it fails."""
+def measure(cmd: list[str], env: dict | None = None, cwd: Path | None = None,
+            memory: bool = True) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak tree memory bytes) of a command; raises if it fails.
+    `memory=False`: CPU only, read every 100 ms, and a peak of 0; for runs that are timed."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -92,8 +101,8 @@ def measure(cmd: list[str], env: dict | None = None, cwd: Path | None = None) ->
     def sample():
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_sample(proc.pid, cpu))
-            done.wait(0.02)
+            peak = max(peak, tree_sample(proc.pid, cpu, memory))
+            done.wait(0.02 if memory else 0.1)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -149,7 +158,8 @@ def main() -> int:
     times: dict[str, list[float]] = {"pillow": [], "crossmedia": [], "sharp": []}
     cpus: dict[str, list[float]] = {"pillow": [], "crossmedia": [], "sharp": []}
     peaks: dict[str, int] = {"pillow": 0, "crossmedia": 0, "sharp": 0}
-    for rep in range(args.repeat):
+    for rep in range(args.repeat + 1):  # the last round samples memory and is not timed
+        timed = rep < args.repeat
         with tempfile.TemporaryDirectory(prefix="w1-") as tmp:
             tmp = Path(tmp)
             runs = []
@@ -166,15 +176,19 @@ def main() -> int:
                 env = {**os.environ, "SHARP": str(sharp)}
                 runs.append(("sharp", ["node", str(PEERS / "w1_sharp_expert.js"), str(src), str(tmp / "sharp")], env, tmp / "sharp"))
             for name, cmd, env, out in runs:
-                wall, cpu, peak = measure(cmd, env=env, cwd=ROOT)
+                wall, cpu, peak = measure(cmd, env=env, cwd=ROOT, memory=not timed)
                 made = count_outputs(out)
                 if made != expected:
                     raise SystemExit(f"{name} wrote {made} renditions, expected {expected}")
-                times[name].append(wall)
-                cpus[name].append(cpu)
-                peaks[name] = max(peaks[name], peak)
-                print(f"run {rep + 1}/{args.repeat} {name:10s} {wall:6.2f} s wall  {cpu:6.2f} s cpu  "
-                      f"peak {peak / 2**20:6.0f} MiB", file=sys.stderr)
+                if timed:
+                    times[name].append(wall)
+                    cpus[name].append(cpu)
+                    print(f"run {rep + 1}/{args.repeat} {name:10s} {wall:6.2f} s wall  {cpu:6.2f} s cpu",
+                          file=sys.stderr)
+                else:
+                    peaks[name] = peak
+                    print(f"memory run {name:10s} peak {peak / 2**20:6.0f} MiB  ({wall:6.2f} s wall, not timed)",
+                          file=sys.stderr)
     med = {k: statistics.median(v) for k, v in times.items() if v}
     print(f"photos: {args.photos} x 6000x4000 -> {expected} renditions per contender, median of {args.repeat}")
     for k, v in med.items():

@@ -18,6 +18,7 @@ from PIL import Image
 from pipeline.banner import Banner, Violation
 from pipeline.store import Row
 from stages.crop import choose_focus, crop_box
+from stages.resize import resize
 
 ROLES = ("background", "product", "logo")
 _RASTER = {"png": 0, "webp": 1, "avif": 2, "gif": 3, "jpeg": 4}  # preference when widths tie
@@ -156,7 +157,7 @@ class Images:
         s = max(1.0, min(scale, im.width / bw))
         size = (max(1, round(bw * s)), max(1, round(bh * s)))
         if im.size != size:
-            im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0 if im.width > 3 * size[0] else None)
+            im = resize(im, size)
         self._cache[key] = (*_encode(role, im, quality, self.background), *size)
         return self._cache[key]
 

@@ -56,6 +56,14 @@ def checks() -> list[dict]:
         results.append(_check("pillow-heif", True, f"HEIC/HEIF {pillow_heif.__version__}", ""))
     except ImportError:
         results.append(_check("pillow-heif", False, "HEIC/HEIF missing", "pip install pillow-heif"))
+    try:  # stages/resize.py: photos' shrink-on-load and every opaque resize
+        import pyvips
+
+        jpeg = pyvips.type_find("VipsForeignLoad", "jpegload_source") != 0
+        results.append(_check("libvips", jpeg, f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+                              + ("" if jpeg else " without its JPEG loader"), "pip install --force-reinstall pyvips-binary"))
+    except (ImportError, OSError) as e:  # OSError: the wheel's shared library did not load
+        results.append(_check("libvips", False, f"libvips missing ({e})", "pip install pyvips pyvips-binary"))
     cmyk = find_icc("default_cmyk.icc")
     results.append(_check("CMYK ICC profile", cmyk, str(cmyk) if cmyk else "default_cmyk.icc not found",
                           FIX_APT.format(pkg="libgs-common") + "  (ghostscript's profiles, used for print and untagged CMYK)"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.banner_build import build_banners
 from pipeline.check import check_notes
 from pipeline.site_build import build_site
 from pipeline.workspace import Workspace
@@ -22,7 +21,12 @@ if TYPE_CHECKING:
 def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
-    build_banners(ws, report)  # out/banners/ (#7)
+    if any((ws.root / "banners").glob("*.toml")) or (ws.state / "banners.json").exists():
+        # Imported only here: the banner builder (Selenium, the asset packer) is a fifth of a
+        # run's start-up, and most workspaces have no banners.
+        from pipeline.banner_build import build_banners
+
+        build_banners(ws, report)  # out/banners/ (#7)
     written = build_site(ws, report, inputs_changed)  # out/site/: preview site and pages (#6)
     if written is not None:  # read back what the site build wrote, and the banners' pages (#6)
         report.notes.extend(check_notes(ws, only=written | set((ws.out / "banners").rglob("*.html"))))

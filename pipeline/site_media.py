@@ -30,11 +30,15 @@ from pipeline.job import Job
 from pipeline.profile import ImageOptions
 from pipeline.store import Row
 from pipeline.workspace import Workspace
+from stages.resize import resize
 
 log = logging.getLogger("crossmedia")
 
-VERSION = "1"  # bump when what is drawn here changes, so cached files are redone
+VERSION = "2"  # bump when what is drawn here changes, so cached files are redone
 PREVIEW_WIDTH = 1200  # source previews and "before" images: enough for a designer's screen
+# Near-lossless, so that a comparison shows the rendition's loss, not ours: the source preview
+# is also the "before" of every uncropped comparison.
+PREVIEW_QUALITY = 95
 AS_IS_BYTES = 2_000_000  # larger sources are redrawn smaller even when a browser could show them
 THUMB_WIDTH = 480  # index cards are at most ~300 CSS px wide: sharp on 1.5x screens
 SHARE_SIZE = (1200, 630)  # Open Graph / Twitter summary_large_image
@@ -95,15 +99,11 @@ def write_source_preview(ws: Workspace, rel: str, sha256: str, recipe: str, fact
     path = source_preview_path(ws, rel, sha256, recipe, alpha)
     if path.is_file():
         return
-    im = pixels
-    factor = im.width // PREVIEW_WIDTH
-    if factor >= 2:
-        im = im.reduce(factor)  # a cheap box step first; the Lanczos below then shrinks < 2x
-    im = _to_srgb(_fit(im, PREVIEW_WIDTH))
+    im = _to_srgb(_fit(pixels, PREVIEW_WIDTH))
     if alpha:
-        write_atomic(path, ws.tmp, lambda tmp: im.save(tmp, format="WEBP", quality=88, method=2))
+        write_atomic(path, ws.tmp, lambda tmp: im.save(tmp, format="WEBP", quality=PREVIEW_QUALITY, method=2))
     else:
-        write_atomic(path, ws.tmp, lambda tmp: _flatten(im).save(tmp, format="JPEG", quality=88, subsampling=0))
+        write_atomic(path, ws.tmp, lambda tmp: _flatten(im).save(tmp, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0))
 
 
 class Media:
@@ -239,13 +239,15 @@ class Media:
         im = self.pixels(row)
         if im is None:
             return None
-        return self._save_preview(_fit(im, PREVIEW_WIDTH), path, quality=88)
+        return self._save_preview(_fit(im, PREVIEW_WIDTH), path, quality=PREVIEW_QUALITY)
 
     def before(self, row: Row, rendition: dict, width: int) -> Shown | None:
         """The source cut like `rendition` and sized like it: the "before" of a comparison."""
         crop = rendition.get("crop") or [0, 0, 1, 1]
-        if self.as_is(row) and [float(v) for v in crop] == [0, 0, 1, 1]:
-            return self.source_preview(row)  # the browser scales it to the rendition's box
+        whole = [float(v) for v in crop] == [0, 0, 1, 1]
+        preview_width = min(PREVIEW_WIDTH, int(row.facts.get("display_width") or PREVIEW_WIDTH))
+        if whole and (self.as_is(row) or width >= preview_width):
+            return self.source_preview(row)  # the same pixels (or the browser scales the source down)
         alpha = bool(row.facts.get("has_alpha"))
         path, shown = self._cached(self._key("before", row.input, row.sha256, row.recipe, crop, width), "webp" if alpha else "jpg")
         if shown:
@@ -257,8 +259,7 @@ class Media:
         box = (round(x0 * im.width), round(y0 * im.height), round(x1 * im.width), round(y1 * im.height))
         part = im.crop(box) if box != (0, 0, im.width, im.height) else im
         height = max(1, round(width * rendition.get("height", part.height) / max(1, rendition.get("width", part.width))))
-        # Near-lossless, so that what the comparison shows is the rendition's loss, not ours.
-        return self._save_preview(part.resize((width, height), Image.Resampling.LANCZOS), path, quality=95)
+        return self._save_preview(resize(part, (width, height)), path, quality=PREVIEW_QUALITY)
 
     def thumbnail(self, out_path: str) -> Shown | None:
         """A card-sized copy (THUMB_WIDTH) of a picture under out/, when none is small enough."""
@@ -319,7 +320,7 @@ class Media:
         gravity = getattr(profile.options("image"), "gravity", "attention") if profile else "attention"
         aspect = SHARE_SIZE[0] / SHARE_SIZE[1]
         centre, _ = choose_focus(im, aspect, focus, gravity)
-        cut = im.crop(crop_box(im.width, im.height, aspect, centre)).resize(SHARE_SIZE, Image.Resampling.LANCZOS)
+        cut = resize(im.crop(crop_box(im.width, im.height, aspect, centre)), SHARE_SIZE)
         opts = ImageOptions(formats=["jpeg"], quality={"jpeg": 85}, progressive=True)
         encode(_flatten(cut), "jpeg", path, self.ws.tmp, opts, icc=srgb_bytes(), exif=None)
         self.used.add(path)
@@ -330,7 +331,7 @@ class Media:
 def _fit(im: Image.Image, width: int) -> Image.Image:
     if im.width <= width:
         return im
-    return im.resize((width, max(1, round(im.height * width / im.width))), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return resize(im, (width, max(1, round(im.height * width / im.width))))
 
 
 def _flatten(im: Image.Image) -> Image.Image:

@@ -18,6 +18,7 @@ from pipeline.job import Frame, Job
 from pipeline.names import one_line
 from pipeline.profile import ImageOptions
 from pipeline.schema import parse_aspect
+from stages.resize import shrink_on_load
 
 try:  # HEIC/HEIF from phones; AVIF is read by Pillow itself
     import pillow_heif
@@ -81,9 +82,7 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
                 decoded = _frames(im)
                 pixels = decoded[0].image
             else:
-                _draft(im, job, opts, orientation)
-                im.load()
-                pixels, decoded = im, ()
+                pixels, decoded = _shrunk(im, job, opts, orientation), ()
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
@@ -108,11 +107,31 @@ def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
         )
 
 
-def _draft(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> None:
-    """Shrink-on-load for JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 when the largest
-    rendition still gets at least as many pixels as it needs."""
+def _shrunk(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> Image.Image:
+    """The pixels, loaded. Shrink-on-load for JPEG: decoded at the scale the profile's largest
+    rendition still gets every pixel it needs from (over all its aspects), by libvips for RGB
+    and grey (stages.resize.shrink_on_load), by libjpeg's 1/2, 1/4 or 1/8 through Pillow for
+    CMYK, whose Adobe inversion the colour stage undoes."""
+    scale = _scale(im, job, opts, orientation)
+    if scale >= 1:
+        im.load()
+        return im
+    w, h = im.size
+    need = (math.ceil(w * scale), math.ceil(h * scale))  # a uniform scale: same in either orientation
+    if im.mode in ("RGB", "L"):
+        pixels = shrink_on_load(job.source, (w, h), need)
+        pixels.info = dict(im.info)
+        im.close()
+        return pixels
+    im.draft(im.mode if im.mode == "CMYK" else None, need)
+    im.load()
+    return im
+
+
+def _scale(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> float:
+    """How much of a JPEG's size the renditions need (1: all of it; other formats: 1)."""
     if im.format != "JPEG" or not opts.widths or job.kind != "image":
-        return
+        return 1.0
     w, h = im.size
     if orientation in _TRANSPOSED:
         w, h = h, w
@@ -121,13 +140,7 @@ def _draft(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> N
         aspect = parse_aspect(text)
         crop_w = w if aspect is None or w / h <= aspect else h * aspect
         scale = max(scale, max(opts.widths) / crop_w)
-    if scale >= 1:
-        return
-    need = (math.ceil(w * scale), math.ceil(h * scale))
-    if orientation in _TRANSPOSED:
-        need = need[::-1]
-    mode = im.mode if im.mode in ("RGB", "L", "CMYK") else None
-    im.draft(mode, need)
+    return min(scale, 1.0)
 
 
 def _frames(im: Image.Image) -> tuple[Frame, ...]:

@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 from pipeline.job import Frame, Job
 from pipeline.names import safe_stem
 from pipeline.profile import ImageOptions
 from pipeline.schema import parse_aspect
 from stages.crop import choose_focus, crop_box
 from stages.encode import ANIMATED, EXTENSIONS, encode
-
-
-def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if im.size == size:
-        return im
-    # A box pre-reduction first when shrinking a lot: much faster, no visible difference.
-    gap = 3.0 if im.width > 3 * size[0] else None
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap)
+from stages.resize import resize
 
 
 def renditions(job: Job, opts: ImageOptions) -> Job:
@@ -32,6 +23,7 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
     if src is None:
         return job
     display_w = job.facts.get("display_width", src.width)
+    display_h = job.facts.get("display_height", src.height)
     scale = src.width / display_w  # < 1 when the decode was shrunk on load
     stem = safe_stem(Path(job.rel).name)
     animated_formats = [f for f in opts.formats if f in ANIMATED] if job.frames else []
@@ -53,9 +45,10 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
         rect = [round(v, 4) for v in (box[0] / src.width, box[1] / src.height, box[2] / src.width, box[3] / src.height)]
         current, current_frames = cropped, frames
         for w in widths:
-            h = max(1, round(w * cropped.height / cropped.width) if aspect is None else round(w / aspect))
-            current = _resize(current, (w, h))
-            current_frames = tuple(Frame(_resize(f.image, (w, h)), f.duration) for f in current_frames)
+            # Uncropped: the source's own proportions, not those of a shrunk decode (rounded to whole pixels).
+            h = max(1, round(w * display_h / display_w) if aspect is None else round(w / aspect))
+            current = resize(current, (w, h))
+            current_frames = tuple(Frame(resize(f.image, (w, h)), f.duration) for f in current_frames)
             dpi = w / (opts.print_width_mm / 25.4) if opts.print_width_mm else None
             for fmt in opts.formats:
                 final = job.out_dir / f"{stem}{label}-{w}.{EXTENSIONS[fmt]}"

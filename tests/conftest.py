@@ -15,10 +15,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CROSSMEDIA_CORPUS", ROOT.parent / "shared" / "corpus"))
 ARTIFACTS = ROOT / "test-artifacts"
+
+# Property tests (hypothesis), deterministic for CI: a fixed, modest number of examples,
+# derandomized, no example database. `HYPOTHESIS_PROFILE=thorough` runs many more.
+settings.register_profile("ci", max_examples=60, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("thorough", max_examples=2000, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def manifest() -> list[dict]:

@@ -2,16 +2,15 @@
 parsing never fail with anything but a ConfigError/InputError that names the file and the key;
 crop geometry stays inside the image with the asked aspect; trim times round-trip.
 
-Deterministic for CI: a fixed, modest number of examples, derandomized, no example database.
-`HYPOTHESIS_PROFILE=thorough` runs many more.
+Deterministic for CI (the settings profiles are in conftest.py): a fixed, modest number of
+examples, derandomized, no example database. `HYPOTHESIS_PROFILE=thorough` runs many more.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from pipeline.config import load_config
@@ -19,13 +18,6 @@ from pipeline.errors import ConfigError, InputError
 from pipeline.profile import load_profiles
 from pipeline.sidecar import parse_sidecar, parse_time
 from stages.crop import crop_box
-
-settings.register_profile("ci", max_examples=60, derandomize=True, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-settings.register_profile("thorough", max_examples=2000, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
 
 # TOML documents ------------------------------------------------------------------------------
 # Text TOML can hold: no surrogates; DEL and other controls are escaped by the emitter below.
