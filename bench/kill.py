@@ -322,7 +322,7 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
     tmp = ws / "out" / ".tmp"
     if tmp.exists() and any(tmp.iterdir()):
         problems.append(f"out/.tmp holds {len(list(tmp.iterdir()))} files")
-    known = {"state.db", "state.db-wal", "state.db-shm", "lock", "crossmedia.log", "watch.json", "site.json", "tmp"}
+    known = {"state.db", "state.db-wal", "state.db-shm", "lock", "crossmedia.log", "watch.json", "site.json", "tmp", "templates"}
     stray = [p.name for p in (ws / ".crossmedia").iterdir() if p.name not in known]
     stray += [f"tmp/{p.name}" for p in (ws / ".crossmedia" / "tmp").glob("*")]
     if stray:

@@ -8,6 +8,10 @@ wrapped in `Markup` there; templates never use `|safe`. Undefined names are erro
 Templates are looked up in `<workspace>/site_templates/` first, then in the built-in
 `site_templates/`; a workspace template can extend the built-in one it replaces as
 `{% extends "builtin/landing.html" %}`.
+
+Compiled templates are kept in `.crossmedia/templates/` (Jinja's bytecode cache, keyed by the
+template's source, so an edited template is compiled again): compiling the site's templates was
+a tenth of a second of every run and of every batch of the watcher.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ import urllib.parse
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemBytecodeCache,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+)
 
 from pipeline.atomic import write_bytes_atomic
 from pipeline.workspace import Workspace
@@ -32,9 +43,15 @@ def environment(ws: Workspace) -> Environment:
     if own.is_dir():
         loaders.append(FileSystemLoader(own))
     loaders.append(builtin)
+    cache = ws.state / "templates"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only workspace (check, serve): compile every time
+        cache = None
     # auto_reload off: one environment per build, templates do not change during it
     return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined, auto_reload=False,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                       bytecode_cache=FileSystemBytecodeCache(str(cache)) if cache else None)
 
 
 def href(page: str, target: str) -> str:
