@@ -30,7 +30,6 @@ from pipeline.job import Job
 from pipeline.profile import ImageOptions
 from pipeline.store import Row
 from pipeline.workspace import Workspace
-from stages.resize import resize
 
 log = logging.getLogger("crossmedia")
 
@@ -259,7 +258,7 @@ class Media:
         box = (round(x0 * im.width), round(y0 * im.height), round(x1 * im.width), round(y1 * im.height))
         part = im.crop(box) if box != (0, 0, im.width, im.height) else im
         height = max(1, round(width * rendition.get("height", part.height) / max(1, rendition.get("width", part.width))))
-        return self._save_preview(resize(part, (width, height)), path, quality=PREVIEW_QUALITY)
+        return self._save_preview(_resize(part, (width, height)), path, quality=PREVIEW_QUALITY)
 
     def thumbnail(self, out_path: str) -> Shown | None:
         """A card-sized copy (THUMB_WIDTH) of a picture under out/, when none is small enough."""
@@ -320,7 +319,7 @@ class Media:
         gravity = getattr(profile.options("image"), "gravity", "attention") if profile else "attention"
         aspect = SHARE_SIZE[0] / SHARE_SIZE[1]
         centre, _ = choose_focus(im, aspect, focus, gravity)
-        cut = resize(im.crop(crop_box(im.width, im.height, aspect, centre)), SHARE_SIZE)
+        cut = _resize(im.crop(crop_box(im.width, im.height, aspect, centre)), SHARE_SIZE)
         opts = ImageOptions(formats=["jpeg"], quality={"jpeg": 85}, progressive=True)
         encode(_flatten(cut), "jpeg", path, self.ws.tmp, opts, icc=srgb_bytes(), exif=None)
         self.used.add(path)
@@ -331,7 +330,15 @@ class Media:
 def _fit(im: Image.Image, width: int) -> Image.Image:
     if im.width <= width:
         return im
-    return resize(im, (width, max(1, round(im.height * width / im.width))))
+    return _resize(im, (width, max(1, round(im.height * width / im.width))))
+
+
+def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    # Imported here, as the other stages in this module are: importing one module of the stages
+    # package loads them all (numpy, ffmpeg-python, libvips...), 23 MiB a no-op run never needs.
+    from stages.resize import resize
+
+    return resize(im, size)
 
 
 def _flatten(im: Image.Image) -> Image.Image:
