@@ -16,11 +16,13 @@ a tenth of a second of every run and of every batch of the watcher.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import urllib.parse
 from functools import lru_cache
 from pathlib import Path
 
+import jinja2
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -43,15 +45,19 @@ def environment(ws: Workspace) -> Environment:
     if own.is_dir():
         loaders.append(FileSystemLoader(own))
     loaders.append(builtin)
-    cache = ws.state / "templates"
+    # auto_reload off: one environment per build, templates do not change during it
+    options = dict(autoescape=True, undefined=StrictUndefined, auto_reload=False, trim_blocks=True,
+                   lstrip_blocks=True, keep_trailing_newline=True)
+    # Jinja keys its cache by template source only: the compiled code also depends on these
+    # options and on Jinja's version, so each combination gets a folder of its own.
+    flavour = hashlib.sha1(repr((jinja2.__version__, sorted(options.items(), key=str))).encode()).hexdigest()[:12]
+    cache = ws.state / "templates" / flavour
     try:
         cache.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only workspace (check, serve): compile every time
+    except OSError:  # .crossmedia not writable (a copied workspace): compile every time
         cache = None
-    # auto_reload off: one environment per build, templates do not change during it
-    return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined, auto_reload=False,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                       bytecode_cache=FileSystemBytecodeCache(str(cache)) if cache else None)
+    return Environment(loader=ChoiceLoader(loaders), bytecode_cache=FileSystemBytecodeCache(str(cache)) if cache else None,
+                       **options)
 
 
 def href(page: str, target: str) -> str:

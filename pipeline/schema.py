@@ -52,6 +52,8 @@ _ASPECT = re.compile(r"^(original|\d{1,4}:\d{1,4})$")
 
 
 def aspects(value: list[str]) -> str | None:
+    if not value:
+        return 'names no aspect ratio: give at least one, e.g. ["original"]'
     bad = [v for v in value if not _ASPECT.match(v) or v.startswith("0") or ":0" in v]
     if bad:
         return f"{bad[0]!r} is not an aspect ratio like \"16:9\" or \"original\""

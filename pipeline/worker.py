@@ -183,8 +183,8 @@ def process(task: Task) -> Result:
 
         try:
             write_source_preview(ws, task.input, sha, recipe, dict(job.facts), st.st_size, job.pixels)
-        except OSError as e:  # the site can still make it later; the renditions are what counts
-            log.warning("source preview of %s not written: %s", task.input, e)
+        except Exception:  # the site can still make it later; the renditions are what counts
+            log.exception("source preview of %s not written", task.input)
     facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
     facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
     return Result(task.input, task.profile, media, "processed",

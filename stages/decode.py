@@ -34,6 +34,7 @@ Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+ANALYSIS_PX = 512  # smallest long side a shrunk decode keeps (stages.qa measures at ~512 px)
 
 
 def decode(job: Job, opts: ImageOptions) -> Job:
@@ -118,8 +119,8 @@ def _shrunk(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> 
         return im
     w, h = im.size
     need = (math.ceil(w * scale), math.ceil(h * scale))  # a uniform scale: same in either orientation
-    if im.mode in ("RGB", "L"):
-        pixels = shrink_on_load(job.source, (w, h), need)
+    if im.mode in ("RGB", "L") and getattr(im, "fp", None) is not None:
+        pixels = shrink_on_load(im, need)
         pixels.info = dict(im.info)
         im.close()
         return pixels
@@ -129,13 +130,15 @@ def _shrunk(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> 
 
 
 def _scale(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> float:
-    """How much of a JPEG's size the renditions need (1: all of it; other formats: 1)."""
-    if im.format != "JPEG" or not opts.widths or job.kind != "image":
+    """How much of a JPEG's size the renditions need (1: all of it; other formats: 1). Never
+    less than ANALYSIS_PX on the long side: the crop's saliency and the QA measures look at
+    the decoded pixels, and a 64 px icon rendition must not leave them a 64 px picture."""
+    if im.format != "JPEG" or not opts.widths or not opts.aspects or job.kind != "image":
         return 1.0
     w, h = im.size
     if orientation in _TRANSPOSED:
         w, h = h, w
-    scale = 0.0
+    scale = ANALYSIS_PX / max(w, h)
     for text in opts.aspects:
         aspect = parse_aspect(text)
         crop_w = w if aspect is None or w / h <= aspect else h * aspect

@@ -2,29 +2,35 @@
 
 Both filter with the same kernel; libvips' reducers are vectorised (Highway SIMD) where
 Pillow's are plain C. On a camera photo decoded at 3000x2000, its four W1 widths take 0.147 s
-in Pillow and 0.04 s in libvips, and the two results differ by 0.3 levels on average (PSNR
-52-54 dB, tests/test_resize.py). That resize was a quarter of a photo's CPU time and most of
-the gap to sharp, which is libvips.
+in Pillow and 0.04 s in libvips, and the two results agree to within a level (PSNR over 45 dB
+on real photos, tests/test_resize.py). That resize was a quarter of a photo's CPU time and
+most of the gap to sharp, which is libvips.
 
-Alpha goes through Pillow, which premultiplies before filtering (no dark fringes); so do 16-bit
-and float modes, which photos do not decode to.
+Pillow keeps what libvips would do differently or at a cost: alpha (Pillow premultiplies
+before filtering: no dark fringes), 16-bit and float modes, and enlargements (libvips
+enlarges with a bicubic, half a pixel off Pillow's centre). A shrink by 4x or more first takes
+a box `reduce` in Pillow (the `reducing_gap` Pillow's own thumbnail uses), so that what is
+copied over to libvips is small even for a 48-megapixel TIFF.
 
 `shrink_on_load` is the one place libvips reads an input file: RGB and grey JPEGs, by far the
 largest thing a worker decodes (a camera photo). libjpeg's DCT scaling and the Lanczos run in
 strips, so the half-size decode (24 MB for a 24 MP photo) is never held whole: on W1 a worker
 peaks at 91 MiB, where handing Pillow's decode to libvips' resize took 117 (and Pillow alone
-87; libvips' own code is most of the difference). It reads from a descriptor,
-never a name (libvips parses options out of file names), and fails on a libjpeg warning as
-Pillow does, so a damaged file is refused the same way whichever library reads it.
+87; libvips' own code is most of the difference). It reads the descriptor Pillow opened, never
+a name (libvips parses options out of file names, and a file swapped since Pillow read the
+header must not be decoded). Like Pillow it refuses a file that ends early and lets libjpeg's
+warnings (extraneous bytes, a damaged segment) pass, as viewers do.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from PIL import Image
 
 _BANDS = {"L": 1, "RGB": 3, "CMYK": 4}  # modes libvips filters as plain uchar bands
+_GAP = 2.0  # shrinking by twice this or more: a box reduce first (Pillow's thumbnail default)
+_STRIP = 256  # rows handed over at a time, so the copy for libvips is made once, not twice
 _vips = None
 
 
@@ -46,38 +52,70 @@ def resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     """`im` at exactly `size` (width, height), Lanczos 3; `im` itself when it already is."""
     if im.size == size:
         return im
+    factor = int(min(im.width / size[0], im.height / size[1]) / _GAP)
     bands = _BANDS.get(im.mode)
-    if bands is None:
-        # A box pre-reduction first when shrinking a lot: much faster, no visible difference.
-        gap = 3.0 if im.width > 3 * size[0] else None
-        return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap)
+    if bands is None or size[0] > im.width or size[1] > im.height:
+        return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=_GAP if factor > 1 else None)
+    if factor > 1:
+        im = im.reduce(factor)
     vips = _pyvips()
-    source = vips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
-    scaled = source.resize(size[0] / im.width, vscale=size[1] / im.height, kernel="lanczos3")
-    out = Image.frombytes(im.mode, size, scaled.write_to_memory())
+    source = vips.Image.new_from_memory(_packed(im), im.width, im.height, bands, "uchar")
+    try:
+        scaled = source.resize(size[0] / im.width, vscale=size[1] / im.height, kernel="lanczos3")
+        data = scaled.write_to_memory()
+    except vips.Error as e:
+        raise _error(e) from None
+    if (scaled.width, scaled.height) != size:  # frombytes would shear a wrong size into garbage
+        raise ValueError(f"libvips resized {im.size} to {scaled.width}x{scaled.height}, not {size[0]}x{size[1]}")
+    out = Image.frombytes(im.mode, size, data)
     out.info = dict(im.info)
     return out
 
 
+def _packed(im: Image.Image) -> bytearray:
+    """The pixels as packed bytes, copied strip by strip (`tobytes()` would hold them twice)."""
+    row = im.width * len(im.getbands())
+    out = bytearray(row * im.height)
+    for top in range(0, im.height, _STRIP):
+        bottom = min(im.height, top + _STRIP)
+        out[top * row:bottom * row] = im.crop((0, top, im.width, bottom)).tobytes()
+    return out
 
-def shrink_on_load(path: Path, source_size: tuple[int, int], size: tuple[int, int]) -> Image.Image:
-    """The RGB or grey JPEG at `path` (`source_size` pixels, as stored) decoded to exactly
-    `size`: DCT-scaled by the largest of 1/2, 1/4, 1/8 that keeps at least `size`, then Lanczos.
-    A decoder failure is an OSError (EOFError when the file ends early)."""
+
+def shrink_on_load(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The RGB or grey JPEG `im` (opened by Pillow, pixels not loaded) decoded to exactly `size`:
+    DCT-scaled by the largest of 1/2, 1/4, 1/8 that keeps at least `size`, then Lanczos.
+    A decoder failure is an OSError (EOFError when the file ends early), running out of
+    memory a MemoryError."""
     vips = _pyvips()
     shrink = 1
-    while shrink < 8 and source_size[0] >= size[0] * shrink * 2 and source_size[1] >= size[1] * shrink * 2:
+    while shrink < 8 and im.width >= size[0] * shrink * 2 and im.height >= size[1] * shrink * 2:
         shrink *= 2
-    with open(path, "rb") as f:
-        try:
-            stream = vips.Source.new_from_descriptor(f.fileno())
-            image = vips.Image.jpegload_source(stream, shrink=shrink, access="sequential", fail_on="warning")
-            if image.bands not in (1, 3) or image.format != "uchar":
-                raise OSError(f"unexpected JPEG layout: {image.bands} bands of {image.format}")
-            if (image.width, image.height) != size:
-                image = image.resize(size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3")
-            data = image.write_to_memory()
-        except vips.Error as e:
-            detail = " ".join((e.detail or e.message).split()).removeprefix("VipsJpeg: ")
-            raise (EOFError if "premature end of JPEG" in detail else OSError)(detail) from None
+    fd = os.dup(im.fp.fileno())
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        # libvips keeps warnings of loads that succeeded in its error buffer: clear it, so that
+        # a failure here says what is wrong with this file, not with an earlier one.
+        vips.vips_lib.vips_error_clear()
+        stream = vips.Source.new_from_descriptor(fd)
+        image = vips.Image.jpegload_source(stream, shrink=shrink, access="sequential", fail_on="truncated")
+        if image.bands not in (1, 3) or image.format != "uchar":
+            raise OSError(f"unexpected JPEG layout: {image.bands} bands of {image.format}")
+        if (image.width, image.height) != size:
+            image = image.resize(size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3")
+        data = image.write_to_memory()
+    except vips.Error as e:
+        raise _error(e) from None
+    finally:
+        os.close(fd)
+    if (image.width, image.height) != size:
+        raise ValueError(f"libvips decoded {im.size} to {image.width}x{image.height}, not {size[0]}x{size[1]}")
     return Image.frombytes("RGB" if image.bands == 3 else "L", size, data)
+
+
+def _error(e: Exception) -> Exception:
+    """libvips' error as the exception Pillow would have raised for the same trouble."""
+    detail = " ".join((getattr(e, "detail", "") or str(e)).split()).replace("VipsJpeg: ", "")
+    if "out of memory" in detail:
+        return MemoryError(detail)
+    return (EOFError if "premature end of JPEG" in detail else OSError)(detail)

@@ -31,6 +31,12 @@ def test_wrong_types_and_unknown_sections_are_reported_together(ws):
     assert "[imgae]" in done.output and "unknown section" in done.output
 
 
+def test_a_profile_without_aspects_is_refused(ws):
+    ws.profile("bare", '[image]\naspects = []\nwidths = [640]\n')
+    done = ws.cli("run", "-w", str(ws.root), expect=2)
+    assert "aspects" in done.output and 'give at least one, e.g. ["original"]' in done.output
+
+
 def test_invalid_toml_names_the_place(ws):
     ws.profile("broken", "[image\nwidths = 1\n")
     done = ws.cli("run", "-w", str(ws.root), expect=2)

@@ -293,6 +293,24 @@ def test_attention_finds_the_subject_without_a_sidecar(ws, tmp_path):
     assert x0 <= 150 / 2000 and x1 >= 550 / 2000, rendition
 
 
+def test_tiny_renditions_of_a_big_jpeg_still_crop_on_the_subject(ws, tmp_path):
+    """Shrink-on-load serves the largest rendition, but never below 512 px: a 1 px and a 24 px
+    rendition still get their crop from a picture the saliency can read."""
+    rng = np.random.default_rng(3)
+    base = np.full((1000, 2000, 3), 90, np.uint8)
+    base[300:700, 150:550] = rng.integers(0, 255, (400, 400, 3), dtype=np.uint8)
+    Image.fromarray(base).save(tmp_path / "busy-left.jpg", quality=90)
+    use_profile(ws, '[image]\naspects = ["1:1"]\nwidths = [24, 1]\nformats = ["png"]\n')
+    ws.drop(tmp_path / "busy-left.jpg", "inbox/test")
+    ws.run(expect=0)
+    item = ws.item("inbox/test/busy-left.jpg")
+    assert item["facts"]["decoded_width"] >= 512
+    sizes = sorted((r["width"], r["height"]) for r in item["facts"]["renditions"])
+    assert sizes == [(1, 1), (24, 24)]
+    x0, _, x1, _ = item["facts"]["renditions"][0]["crop"]
+    assert x0 <= 150 / 2000 and x1 >= 550 / 2000
+
+
 def test_small_sources_are_not_upscaled_and_say_so(ws):
     ws.drop("images/tiny-128.jpg")
     ws.run(expect=0)

@@ -1,11 +1,15 @@
 """stages/resize.py: libvips' Lanczos for opaque 8-bit pixels, Pillow's for the rest (issue #3, W1).
 
-The reference is Pillow's own Lanczos 3, an independent implementation of the same filter: the
-two must agree to within what no one can see, at exact sizes, in every mode they share; alpha
-must stay premultiplied (no dark fringe) whichever library filters it.
+The reference is Pillow's own Lanczos 3, an independent implementation of the same filter, on
+a real photo (orient-1.jpg: a landscape, grey-level spread ~72). Ours must be closer to it than
+Pillow's bicubic is (a filter swapped for bicubic, bilinear or nearest fails: 47-54 dB against
+43-47, 35-39 and 22-32), at exact sizes, in every mode libvips gets; alpha must stay
+premultiplied; enlargements must be Pillow's exactly (libvips enlarges half a pixel off).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -16,49 +20,58 @@ from PIL import Image
 from conftest import CORPUS
 from stages.resize import resize, shrink_on_load
 
+PHOTO = CORPUS / "images" / "orient-1.jpg"
+
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert x.shape == y.shape
     mse = float(((x - y) ** 2).mean())
     return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-def pillow_lanczos(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+def lanczos(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     return im.resize(size, Image.Resampling.LANCZOS)
 
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    """A real camera photo, decoded as stages.decode does for a 1920 px rendition (DCT-scaled)."""
-    with Image.open(CORPUS / "images" / "large-4032.jpg") as im:
-        im.draft("RGB", (2016, 1512))
-        return im.convert("RGB")
+    with Image.open(PHOTO) as im:
+        photo = im.convert("RGB")
+    assert np.asarray(photo, dtype=float).std() > 40, "the reference photo must have detail to compare"
+    return photo
 
 
-@pytest.mark.parametrize("width", [1920, 1280, 640, 320, 100])
+def assert_lanczos(ours: Image.Image, source: Image.Image, size: tuple[int, int]) -> None:
+    assert ours.size == size and ours.mode == source.mode
+    reference = lanczos(source, size)
+    bicubic = source.resize(size, Image.Resampling.BICUBIC)
+    assert psnr(ours, reference) > max(45.0, psnr(bicubic, reference) + 0.5)
+
+
+@pytest.mark.parametrize("width", [1280, 640, 320, 100])
 def test_photo_matches_pillow_lanczos(photo, width):
     size = (width, round(photo.height * width / photo.width))
-    ours, reference = resize(photo, size), pillow_lanczos(photo, size)
-    assert ours.size == size and ours.mode == "RGB"
-    assert psnr(ours, reference) > 45, "libvips and Pillow Lanczos should differ by well under one level"
-    # Same brightness: a filter with a different gain or a half-pixel shift would move this.
-    assert abs(np.asarray(ours, dtype=float).mean() - np.asarray(reference, dtype=float).mean()) < 0.5
+    assert_lanczos(resize(photo, size), photo, size)
 
 
-def test_cmyk_and_grey_match_pillow(photo):
-    cmyk = photo.convert("CMYK")  # four plain bands: libvips must not treat the fourth as alpha
+def test_grey_and_four_band_cmyk_match_pillow(photo):
+    """CMYK with a real fourth band (K from another picture's grey levels): libvips must filter
+    it as a plain band, never as alpha."""
+    r, g, b = photo.split()
+    k = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).convert("L")
+    cmyk = Image.merge("CMYK", (r, g, b, k))
     for im in (cmyk, photo.convert("L")):
-        ours = resize(im, (640, 480))
-        assert ours.mode == im.mode and ours.size == (640, 480)
-        assert psnr(ours, pillow_lanczos(im, (640, 480))) > 45
+        assert_lanczos(resize(im, (640, 427)), im, (640, 427))
+    assert psnr(resize(cmyk, (640, 427)).getchannel("K"), lanczos(k, (640, 427))) > 45
 
 
-def test_fine_detail_is_kept_not_blurred():
-    """A 1-px checkerboard shrunk 3x: Lanczos keeps the contrast of the coarser pattern a box
-    or bilinear filter would wash out; both implementations must agree on it."""
-    stripes = (np.indices((600, 600)).sum(0) // 30 % 2 * 255).astype(np.uint8)
-    im = Image.fromarray(stripes).convert("RGB")
-    ours, reference = resize(im, (200, 200)), pillow_lanczos(im, (200, 200))
+def test_contrast_of_fine_bands_is_kept():
+    """30 px diagonal bands shrunk 3x: a Lanczos keeps their contrast where a box or bilinear
+    filter washes it out; both implementations must keep the same."""
+    bands = (np.indices((600, 600)).sum(0) // 30 % 2 * 255).astype(np.uint8)
+    im = Image.fromarray(bands).convert("RGB")
+    ours, reference = resize(im, (200, 200)), lanczos(im, (200, 200))
     assert np.asarray(ours, dtype=float).std() == pytest.approx(np.asarray(reference, dtype=float).std(), rel=0.01)
     assert psnr(ours, reference) > 45
 
@@ -74,67 +87,89 @@ def test_alpha_is_premultiplied():
     assert small[visible][:, 0].min() >= 250 and small[visible][:, 1:3].max() <= 5
 
 
+def test_enlarging_either_side_is_pillows(photo):
+    small = photo.resize((214, 267))
+    for size in [(214, 268), (300, 374), (428, 200)]:
+        assert psnr(resize(small, size), lanczos(small, size)) == 99.0
+
+
+def test_large_shrink_reduces_first(photo):
+    """A shrink by 4x or more takes a box reduce before libvips (so a huge TIFF is not copied
+    whole): still a Lanczos result to the eye."""
+    big = photo.resize((3600, 2400), Image.Resampling.LANCZOS)
+    assert psnr(resize(big, (300, 200)), lanczos(big, (300, 200))) > 40
+
+
 def test_same_size_is_the_same_image(photo):
     assert resize(photo, photo.size) is photo
 
 
-@given(st.integers(1, 700), st.integers(1, 700), st.floats(0.01, 3.0), st.floats(0.01, 3.0),
-       st.sampled_from(["RGB", "L", "CMYK", "RGBA", "LA"]))
-def test_any_size_comes_out_exact(w, h, fx, fy, mode):
+@given(st.integers(2, 600), st.integers(2, 600), st.floats(0.05, 1.0), st.floats(0.05, 1.0),
+       st.sampled_from(["RGB", "L", "CMYK"]))
+def test_any_shrink_is_exact_and_right(w, h, fx, fy, mode):
+    """Any size: exactly that size, and the picture itself (a smooth gradient with a diagonal,
+    which a sheared or shifted result would break)."""
     size = (max(1, round(w * fx)), max(1, round(h * fy)))
-    rng = np.random.default_rng(w * 1000 + h)
-    im = Image.fromarray((rng.random((h, w, 4)) * 255).astype(np.uint8), "RGBA").convert(mode)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / max(1, w - 1), y * 255 / max(1, h - 1), (x + y) * 255 / max(1, w + h - 2),
+                     np.full_like(x, 128.0)], axis=-1).astype(np.uint8)
+    im = Image.fromarray(base, "RGBA").convert(mode)
     out = resize(im, size)
     assert out.size == size and out.mode == mode
+    assert psnr(out, lanczos(im, size)) > 30
 
 
 # Shrink-on-load (the one place libvips reads an input file) ---------------------------------
-def test_shrink_on_load_matches_pillow_draft_then_lanczos(tmp_path):
-    source = CORPUS / "images" / "large-4032.jpg"
-    with Image.open(source) as im:
-        size = im.size
-        im.draft("RGB", (1000, 750))  # libjpeg at 1/4: 1008x756
-        reference = pillow_lanczos(im.convert("RGB"), (1000, 750))
-    ours = shrink_on_load(source, size, (1000, 750))
-    assert ours.size == (1000, 750) and ours.mode == "RGB"
-    assert psnr(ours, reference) > 40
+def test_shrink_on_load_matches_pillow(photo):
+    for size in [(900, 600), (700, 467), (225, 150)]:
+        with Image.open(PHOTO) as im:
+            ours = shrink_on_load(im, size)
+        with Image.open(PHOTO) as im:
+            im.draft("RGB", size)  # libjpeg's DCT scaling to the same 1/2, 1/4 or 1/8
+            reference = im.convert("RGB")
+        reference = lanczos(reference, size) if reference.size != size else reference
+        assert ours.size == size and ours.mode == "RGB"
+        assert psnr(ours, reference) > 40
 
 
 def test_shrink_on_load_grey_stays_grey():
-    source = CORPUS / "images" / "gray.jpg"
-    with Image.open(source) as im:
+    with Image.open(CORPUS / "images" / "gray.jpg") as im:
         assert im.mode == "L"
-        size = im.size
-    half = (size[0] // 2, size[1] // 2)
-    out = shrink_on_load(source, size, half)
+        half = (im.width // 2, im.height // 2)
+        out = shrink_on_load(im, half)
     assert out.mode == "L" and out.size == half
 
 
-def test_shrink_on_load_refuses_damage_like_pillow(tmp_path):
-    data = (CORPUS / "images" / "large-4032.jpg").read_bytes()
-    with Image.open(CORPUS / "images" / "large-4032.jpg") as im:
-        size = im.size
+def test_shrink_on_load_refuses_what_ends_early_and_passes_what_pillow_passes(tmp_path):
+    data = PHOTO.read_bytes()
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(data[: len(data) * 2 // 3])
-    with pytest.raises(EOFError, match="premature end"):
-        shrink_on_load(cut, size, (1000, 750))
-    # Bytes flipped in the entropy-coded data: libjpeg warns, and a warning is a refusal (Pillow
-    # says "broken data stream" for the same file).
-    damaged = bytearray(data)
-    for i in range(40):
-        damaged[len(data) // 3 + i * 997] ^= 0x5A
-    bad = tmp_path / "bad.jpg"
-    bad.write_bytes(bytes(damaged))
-    with pytest.raises(OSError):
-        shrink_on_load(bad, size, (1000, 750))
+    # Padding before a marker ("extraneous bytes", common in camera files): a libjpeg warning
+    # that Pillow ignores, and so must we.
+    marker = data.index(b"\xff\xdb")
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(data[:marker] + b"\x00\x00\x00" + data[marker:])
+    with Image.open(padded) as im:
+        out = shrink_on_load(im, (900, 600))
+    with Image.open(padded) as im:
+        im.draft("RGB", (900, 600))
+        im.load()
+    assert psnr(out, im.convert("RGB")) > 40
+    with Image.open(cut) as im, pytest.raises(EOFError, match="premature end") as refused:
+        shrink_on_load(im, (900, 600))
+    # The padded file's warning, left in libvips' error buffer, must not be named here.
+    assert "extraneous" not in str(refused.value)
 
 
-def test_shrink_on_load_reads_the_file_not_options_in_its_name(tmp_path):
-    """Given this name, libvips' file loader would open `photo.jpg` (which does not exist) with
-    two options; the decode must read the file itself, at the size asked."""
-    source = CORPUS / "images" / "large-4032.jpg"
-    hostile = tmp_path / "photo.jpg[shrink=8,fail_on=none]"
-    hostile.write_bytes(source.read_bytes())
-    with Image.open(source) as im:
-        size = im.size
-    assert shrink_on_load(hostile, size, (2016, 1512)).size == (2016, 1512)
+def test_shrink_on_load_decodes_the_file_pillow_opened(tmp_path, photo):
+    """Read through Pillow's descriptor: a file renamed over the path after its header was read
+    (a watcher's drop replaced mid-way), or a name libvips would parse options out of, changes
+    nothing."""
+    path = tmp_path / "photo.jpg[shrink=8,fail_on=none]"
+    path.write_bytes(PHOTO.read_bytes())
+    other = tmp_path / "other.jpg"
+    photo.transpose(Image.Transpose.ROTATE_180).save(other, quality=90)
+    with Image.open(path) as im:
+        os.replace(other, path)
+        ours = shrink_on_load(im, (900, 600))
+    assert psnr(ours, lanczos(photo, (900, 600))) > 35

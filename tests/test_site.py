@@ -413,6 +413,12 @@ def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
     assert "&lt;soon&gt;" in (copy / "out/site/pages/teaser.html").read_text()
     nope = ws.item("pages/nope.toml")
     assert nope["status"] == "failed" and "template 'missing' not found" in nope["error"]
+    # Edited again: the next run uses the edit, not the compiled copy in .crossmedia/templates/.
+    ws.write("site_templates/landing.html",
+             '{% extends "builtin/landing.html" %}{% block main %}<p class="edited">{{ page.title }}</p>{% endblock %}')
+    ws.run()
+    landing = soup(copy / "out/site/pages/landing.html")
+    assert landing.select_one("p.edited") and not landing.select_one("p.mine")
 
 
 def test_the_worker_draws_the_source_preview_while_the_pixels_are_in_memory(ws):
