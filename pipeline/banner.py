@@ -18,9 +18,12 @@ import tomllib
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.schema import between, key, load_table, positive
+
+if TYPE_CHECKING:
+    from pipeline.workspace import Workspace
 
 # IAB New Ad Portfolio fixed sizes (+ Google's 320x100 and 336x280) -> initial-load budget in KB.
 BUDGET_KB: dict[str, int] = {
@@ -35,6 +38,7 @@ IAB_NAMES: dict[str, str] = {
     "wide-skyscraper": "160x600", "half-page": "300x600", "portrait": "300x1050",
     "smartphone-banner": "320x50", "mobile-banner": "320x50", "large-mobile-banner": "320x100",
 }
+STATE = "banners.json"  # in .crossmedia/: what was built from each banner file
 KB = 1000  # bytes; the stricter reading of "150 KB"
 BACKUP_MAX_BYTES = 40 * KB
 HARD_MAX_SECONDS = 30.0  # Google Ads and most ad servers: animation stops within 30 s, loops included
@@ -372,3 +376,9 @@ def click_url_problems(url: str) -> list[Violation]:
     if parts.scheme != "https" or not parts.netloc or re.search(r"[\s\"'<>\\`]", url) or _CONTROL.search(url) or len(url) > 2048:
         return [Violation("CLICK_TAG_INVALID", f"click_url {url!r} is not a valid https URL.", 'e.g. click_url = "https://example.com/sale".')]
     return []
+
+
+def banner_files(ws: Workspace) -> list[Path]:
+    """The workspace's banner files (`banners/*.toml`, hidden ones aside), sorted."""
+    folder = ws.root / "banners"
+    return sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []

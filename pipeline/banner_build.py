@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.banner import KB, Banner, BannerRefused, Violation, load_banner
+from pipeline.banner import KB, STATE, Banner, BannerRefused, Violation, banner_files, load_banner
 from pipeline.banner_assets import Asset, Images, resolve_assets
 from pipeline.banner_html import (
     Showcase,
@@ -44,12 +44,6 @@ from pipeline.workspace import Workspace
 log = logging.getLogger("crossmedia")
 
 BUILDER_VERSION = "1"  # bump when the output changes for the same banner file and assets
-STATE = "banners.json"
-
-
-def banner_files(ws: Workspace) -> list[Path]:
-    folder = ws.root / "banners"
-    return sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
 
 
 # State ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.banner import STATE, banner_files
 from pipeline.check import check_notes
 from pipeline.site_build import build_site
 from pipeline.workspace import Workspace
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
-    if any((ws.root / "banners").glob("*.toml")) or (ws.state / "banners.json").exists():
+    if banner_files(ws) or (ws.state / STATE).exists():
         # Imported only here: the banner builder (Selenium, the asset packer) is a fifth of a
         # run's start-up, and most workspaces have no banners.
         from pipeline.banner_build import build_banners

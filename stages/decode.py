@@ -133,7 +133,7 @@ def _scale(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> f
     """How much of a JPEG's size the renditions need (1: all of it; other formats: 1). Never
     less than ANALYSIS_PX on the long side: the crop's saliency and the QA measures look at
     the decoded pixels, and a 64 px icon rendition must not leave them a 64 px picture."""
-    if im.format != "JPEG" or not opts.widths or not opts.aspects or job.kind != "image":
+    if im.format != "JPEG" or not opts.widths or job.kind != "image":
         return 1.0
     w, h = im.size
     if orientation in _TRANSPOSED:

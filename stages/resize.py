@@ -61,15 +61,21 @@ def resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     vips = _pyvips()
     source = vips.Image.new_from_memory(_packed(im), im.width, im.height, bands, "uchar")
     try:
-        scaled = source.resize(size[0] / im.width, vscale=size[1] / im.height, kernel="lanczos3")
-        data = scaled.write_to_memory()
+        out = _to_pillow(source, size, im.mode)
     except vips.Error as e:
         raise _error(e) from None
-    if (scaled.width, scaled.height) != size:  # frombytes would shear a wrong size into garbage
-        raise ValueError(f"libvips resized {im.size} to {scaled.width}x{scaled.height}, not {size[0]}x{size[1]}")
-    out = Image.frombytes(im.mode, size, data)
     out.info = dict(im.info)
     return out
+
+
+def _to_pillow(image, size: tuple[int, int], mode: str) -> Image.Image:
+    """A libvips image at exactly `size` (Lanczos 3 when it is not), as a Pillow image."""
+    if (image.width, image.height) != size:
+        image = image.resize(size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3")
+    data = image.write_to_memory()
+    if (image.width, image.height) != size:  # frombytes would shear a wrong size into garbage
+        raise ValueError(f"libvips made {image.width}x{image.height}, not {size[0]}x{size[1]}")
+    return Image.frombytes(mode, size, data)
 
 
 def _packed(im: Image.Image) -> bytearray:
@@ -101,16 +107,11 @@ def shrink_on_load(im: Image.Image, size: tuple[int, int]) -> Image.Image:
         image = vips.Image.jpegload_source(stream, shrink=shrink, access="sequential", fail_on="truncated")
         if image.bands not in (1, 3) or image.format != "uchar":
             raise OSError(f"unexpected JPEG layout: {image.bands} bands of {image.format}")
-        if (image.width, image.height) != size:
-            image = image.resize(size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3")
-        data = image.write_to_memory()
+        return _to_pillow(image, size, "RGB" if image.bands == 3 else "L")
     except vips.Error as e:
         raise _error(e) from None
     finally:
         os.close(fd)
-    if (image.width, image.height) != size:
-        raise ValueError(f"libvips decoded {im.size} to {image.width}x{image.height}, not {size[0]}x{size[1]}")
-    return Image.frombytes("RGB" if image.bands == 3 else "L", size, data)
 
 
 def _error(e: Exception) -> Exception:
