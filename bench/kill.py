@@ -143,7 +143,7 @@ class Figures:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+    return [sys.executable, "-m", "pipeline.commands.cli", *args]
 
 
 def _rows(db: Path) -> int:
@@ -331,7 +331,7 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
     for name, digest in originals.items():
         if not (inbox / name).is_file() or _sha(inbox / name) != digest:
             problems.append(f"original {name} missing or changed")
-    from pipeline.engine import quarantine_name
+    from pipeline.batch.engine import quarantine_name
 
     for rel, status in want.items():
         q = ws / "quarantine" / quarantine_name(rel)

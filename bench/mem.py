@@ -73,9 +73,9 @@ def video() -> Path:
 
 def run_one(src: Path, tmp: Path) -> tuple[float, int]:
     ws = tmp / f"ws-{src.suffix[1:]}"
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
     (ws / "inbox" / "web" / src.name).hardlink_to(src)
-    wall, _, peak = measure([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws), "--jobs", "1"], cwd=ROOT)
+    wall, _, peak = measure([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws), "--jobs", "1"], cwd=ROOT)
     report = (ws / "out" / "report.json").read_text()
     if '"processed": 1' not in report:
         raise SystemExit(f"{src.name} was not processed: {report[:500]}")

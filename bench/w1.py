@@ -153,7 +153,7 @@ def main() -> int:
 
     src = photos(args.photos)
     sharp = None if args.no_sharp else sharp_dir()
-    crossmedia = [sys.executable, "-m", "pipeline.cli"]
+    crossmedia = [sys.executable, "-m", "pipeline.commands.cli"]
     expected = args.photos * 8
     times: dict[str, list[float]] = {"pillow": [], "crossmedia": [], "sharp": []}
     cpus: dict[str, list[float]] = {"pillow": [], "crossmedia": [], "sharp": []}

@@ -72,7 +72,7 @@ def run_crossmedia(work: Path, clips: list[Path], jobs: int) -> tuple[float, flo
         shim.write_text(SHIM.format(name=name, real=shutil.which(name)))
         shim.chmod(0o755)
     ws = work / "ws"
-    crossmedia = [sys.executable, "-m", "pipeline.cli"]
+    crossmedia = [sys.executable, "-m", "pipeline.commands.cli"]
     subprocess.run([*crossmedia, "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
     for clip in clips:
         shutil.copyfile(clip, ws / "inbox" / "web" / clip.name)

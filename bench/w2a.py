@@ -51,7 +51,7 @@ def ebur128(path: Path) -> tuple[float, float]:
 
 
 def run_crossmedia(files: list[Path], work: Path, target: float) -> tuple[float, dict[str, Path]]:
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     ws = work / "ws"
     init_workspace(ws, "w2a")
@@ -63,7 +63,7 @@ def run_crossmedia(files: list[Path], work: Path, target: float) -> tuple[float,
     for f in files:
         shutil.copyfile(f, ws / "inbox" / "w2a" / f.name)
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws), "--jobs", "2"], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws), "--jobs", "2"], cwd=ROOT,
                    capture_output=True, check=True)
     seconds = time.monotonic() - started
     outs = {f.name: next((ws / "out" / "w2a").glob(f"{f.name}*/*.mp3")) for f in files}

@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--profile-noop", action="store_true")
     args = ap.parse_args()
     src = inputs(args.inputs)
-    crossmedia = [sys.executable, "-m", "pipeline.cli"]
+    crossmedia = [sys.executable, "-m", "pipeline.commands.cli"]
     tmp = Path(tempfile.mkdtemp(prefix="w3-"))
     try:
         ws = tmp / "ws"
@@ -90,7 +90,7 @@ def main() -> int:
             raise SystemExit("the no-op run processed something: the workspace was not up to date")
         if args.profile_noop:
             prof = CACHE / "noop.prof"
-            subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "pipeline.cli", "run", "-w", str(ws)],
+            subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "pipeline.commands.cli", "run", "-w", str(ws)],
                            check=True, capture_output=True, cwd=ROOT)
             import pstats
 

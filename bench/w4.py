@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 def jpeg_2mp(seed: int) -> bytes:
     """A 1732x1155 photo-like JPEG (2.0 MP: colour fields, shapes, grain), different per seed."""
-    from pipeline.demo import photo
+    from pipeline.commands.demo import photo
 
     buf = io.BytesIO()
     photo(1732, 1155, seed=seed).save(buf, format="JPEG", quality=88)
@@ -53,9 +53,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="w4-"))
     ws = tmp / "ws"
     try:
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
         log = (tmp / "watch.log").open("w")
-        watcher = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", "-w", str(ws),
+        watcher = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws),
                                     "--settle", str(args.settle)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         state = ws / ".crossmedia/watch.json"
         deadline = time.monotonic() + 60

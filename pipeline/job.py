@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from pipeline.config import Limits
-from pipeline.profile import Profile
-from pipeline.sidecar import Sidecar
+from pipeline.config.profile import Profile
+from pipeline.config.settings import Limits
+from pipeline.config.sidecar import Sidecar
 
 Kind = Literal["image", "audio", "video", "unknown"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pipeline.media.avprobe import resolve_av
 from stages.audio_analyse import audio_analyse
 from stages.audio_encode import audio_encode
 from stages.audio_probe import audio_probe
 from stages.audio_qa import audio_qa
-from stages.avprobe import resolve_av
 from stages.colour import colour
 from stages.decode import decode
 from stages.metadata import metadata

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 
+from pipeline.config.profile import AudioOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.profile import AudioOptions
-from stages import ffmpeg_run
-from stages.loudness import parse_ebur128, run_for_figures
+from pipeline.media import ffmpeg_run
+from pipeline.media.loudness import parse_ebur128, run_for_figures
 
 # Silence kept before the first sound and after the last one when trim_silence cuts: a breath
 # of room, so that a soft onset is not chopped.

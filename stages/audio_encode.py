@@ -15,11 +15,11 @@ import math
 from pathlib import Path
 
 from pipeline.atomic import write_atomic
+from pipeline.config.profile import AudioOptions
 from pipeline.job import Job
+from pipeline.media import ffmpeg_run, loudness
+from pipeline.media.avprobe import ffprobe
 from pipeline.names import safe_stem
-from pipeline.profile import AudioOptions
-from stages import ffmpeg_run, loudness
-from stages.avprobe import ffprobe
 
 EXTENSIONS = {"mp3": "mp3", "m4a": "m4a", "opus": "opus", "wav": "wav", "flac": "flac"}
 LOSSY = {"mp3", "m4a", "opus"}

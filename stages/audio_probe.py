@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pipeline.config.profile import AudioOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.profile import AudioOptions
-from stages.avprobe import ffprobe
+from pipeline.media.avprobe import ffprobe
 
 
 def _number(value, kind=float):

@@ -7,8 +7,8 @@ duration outside the profile's limits; and on the outputs: a target that was mis
 
 from __future__ import annotations
 
+from pipeline.config.profile import AudioOptions
 from pipeline.job import Job
-from pipeline.profile import AudioOptions
 
 # kbit/s (mono, stereo) under which a lossy source has audible artefacts no re-encode removes.
 LOW_KBPS = {"mp3": (64, 112), "mp2": (64, 128), "aac": (40, 80), "vorbis": (40, 80), "opus": (20, 40),

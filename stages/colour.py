@@ -14,10 +14,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageCms
 
+from pipeline.config.icc import find_icc
+from pipeline.config.profile import ImageOptions
 from pipeline.errors import InputError
-from pipeline.icc import find_icc
 from pipeline.job import Frame, Job
-from pipeline.profile import ImageOptions
 
 _INTENT = {
     "perceptual": ImageCms.Intent.PERCEPTUAL,

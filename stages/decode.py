@@ -13,12 +13,12 @@ from dataclasses import replace
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from pipeline.config.profile import ImageOptions
+from pipeline.config.schema import parse_aspect
 from pipeline.errors import InputError
 from pipeline.job import Frame, Job
+from pipeline.media.resize import shrink_on_load
 from pipeline.names import one_line
-from pipeline.profile import ImageOptions
-from pipeline.schema import parse_aspect
-from stages.resize import shrink_on_load
 
 try:  # HEIC/HEIF from phones; AVIF is read by Pillow itself
     import pillow_heif
@@ -111,7 +111,7 @@ def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
 def _shrunk(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> Image.Image:
     """The pixels, loaded. Shrink-on-load for JPEG: decoded at the scale the profile's largest
     rendition still gets every pixel it needs from (over all its aspects), by libvips for RGB
-    and grey (stages.resize.shrink_on_load), by libjpeg's 1/2, 1/4 or 1/8 through Pillow for
+    and grey (pipeline.media.resize.shrink_on_load), by libjpeg's 1/2, 1/4 or 1/8 through Pillow for
     CMYK, whose Adobe inversion the colour stage undoes."""
     scale = _scale(im, job, opts, orientation)
     if scale >= 1:

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from PIL import Image
 
+from pipeline.config.profile import ImageOptions
 from pipeline.job import Job
-from pipeline.profile import ImageOptions
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 ORIENTATION = 0x0112

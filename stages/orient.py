@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from PIL import Image
 
+from pipeline.config.profile import ImageOptions
 from pipeline.job import Frame, Job
-from pipeline.profile import ImageOptions
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

@@ -14,11 +14,11 @@ import uuid
 import ffmpeg
 
 from pipeline.atomic import write_many
+from pipeline.config.profile import VideoOptions
+from pipeline.config.sidecar import parse_time
 from pipeline.job import Job
-from pipeline.profile import VideoOptions
-from pipeline.sidecar import parse_time
-from stages import ffmpeg_run
-from stages.video_geometry import renditions_for, stem_of
+from pipeline.media import ffmpeg_run
+from pipeline.media.video_geometry import renditions_for, stem_of
 from stages.video_scan import argv, kept, source_input, to_sdr
 
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}

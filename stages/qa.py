@@ -12,10 +12,10 @@ from pathlib import Path
 
 from PIL import Image, ImageStat
 
+from pipeline.config.profile import ImageOptions
+from pipeline.config.schema import parse_aspect
 from pipeline.job import Job
-from pipeline.profile import ImageOptions
-from pipeline.schema import parse_aspect
-from stages.crop import crop_box
+from pipeline.media.crop import crop_box
 
 # Below this estimated JPEG quality, blocking and ringing are visible at 100 %.
 LOW_JPEG_QUALITY = 50

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.config.profile import ImageOptions
+from pipeline.config.schema import parse_aspect
 from pipeline.job import Frame, Job
+from pipeline.media.crop import choose_focus, crop_box
+from pipeline.media.encode import ANIMATED, EXTENSIONS, encode
+from pipeline.media.resize import resize
 from pipeline.names import safe_stem
-from pipeline.profile import ImageOptions
-from pipeline.schema import parse_aspect
-from stages.crop import choose_focus, crop_box
-from stages.encode import ANIMATED, EXTENSIONS, encode
-from stages.resize import resize
 
 
 def renditions(job: Job, opts: ImageOptions) -> Job:

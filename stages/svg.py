@@ -22,10 +22,10 @@ from defusedxml import DefusedXmlException
 from PIL import Image
 
 from pipeline.atomic import write_bytes_atomic
+from pipeline.config.profile import ImageOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
 from pipeline.names import safe_stem
-from pipeline.profile import ImageOptions
 
 SVG_NS, XLINK_NS, XML_NS = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink", "http://www.w3.org/XML/1998/namespace"
 

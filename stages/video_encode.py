@@ -18,11 +18,11 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.atomic import write_many
+from pipeline.config.profile import VideoOptions
 from pipeline.job import Job
-from pipeline.profile import VideoOptions
-from stages import ffmpeg_run, loudness
-from stages.avprobe import ffprobe
-from stages.video_geometry import Rendition, allowed, renditions_for, stem_of
+from pipeline.media import ffmpeg_run, loudness
+from pipeline.media.avprobe import ffprobe
+from pipeline.media.video_geometry import Rendition, allowed, renditions_for, stem_of
 from stages.video_scan import argv, kept, source_input, to_sdr
 
 RATE = 48000

@@ -1,6 +1,6 @@
 """What is this video: container, codecs, pixels and how they are shown, frame rate, soundtrack (#4).
 
-ffprobe (through `stages.avprobe`, which refuses playlists) gives the stream facts. The display
+ffprobe (through `pipeline.media.avprobe`, which refuses playlists) gives the stream facts. The display
 size is what a player shows: the stored pixels stretched by the sample aspect ratio (SAR), then
 turned by the display-matrix rotation a phone writes instead of turning the pixels. ffmpeg
 applies that rotation itself when decoding (autorotate), so every later stage works on upright
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from pipeline.config.profile import VideoOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.profile import VideoOptions
-from stages.avprobe import ffprobe
+from pipeline.media.avprobe import ffprobe
 
 INTERLACED_ORDERS = {"tt", "bb", "tb", "bt"}
 HDR = {"smpte2084": "PQ", "arib-std-b67": "HLG"}  # transfer functions of HDR video (HDR10, Dolby Vision, HLG)

@@ -5,8 +5,8 @@ Everything here reads facts the probe, scan and encode stages noted; nothing is 
 
 from __future__ import annotations
 
+from pipeline.config.profile import VideoOptions
 from pipeline.job import Job
-from pipeline.profile import VideoOptions
 
 BLACK_SECONDS = 0.5  # black at the start or end worth a trim
 FROZEN_SECONDS = 1.0

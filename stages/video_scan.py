@@ -14,10 +14,10 @@ import re
 
 import ffmpeg
 
+from pipeline.config.profile import VideoOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.profile import VideoOptions
-from stages import ffmpeg_run, loudness
+from pipeline.media import ffmpeg_run, loudness
 
 BLACK_PERCENT = 98  # a frame is black when this share of its pixels is under luma 32
 _FRAME = re.compile(r"\] frame:(\d+)\s+pts:\S+\s+pts_time:(\S+)")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.atomic import write_atomic
+from pipeline.config.profile import AudioOptions
 from pipeline.job import Job
+from pipeline.media import ffmpeg_run
 from pipeline.names import safe_stem
-from pipeline.profile import AudioOptions
-from stages import ffmpeg_run
 from stages.audio_encode import EXTENSIONS
 
 

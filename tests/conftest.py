@@ -89,7 +89,7 @@ class Workspace:
         return self.write(f"profiles/{name}.toml", text)
 
     def cli(self, *args: str, expect: int | None = None):
-        from pipeline.cli import cli
+        from pipeline.commands.cli import cli
 
         result = CliRunner().invoke(cli, [*args], catch_exceptions=False)
         if expect is not None:
@@ -113,7 +113,7 @@ class Workspace:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     init_workspace(tmp_path / "ws", "test")
     return Workspace(tmp_path / "ws")
@@ -121,7 +121,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 def crossmedia(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     """The real command in a subprocess (end-to-end: signals, exit codes, stdout/stderr split)."""
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipeline.commands.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, **kw)
 
 

@@ -78,7 +78,7 @@ def audio_outputs(ws: Workspace, rel: str) -> list[Path]:
 @pytest.fixture(scope="module")
 def done(tmp_path_factory) -> Workspace:
     """One workspace, podcast and web inputs, run once with two workers."""
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("audio") / "ws"
     init_workspace(root, "audio")
@@ -259,7 +259,7 @@ def test_truncated_audio_and_hostile_playlists_fail_cleanly_and_read_nothing_els
         stop.set()
         thread.join()
     assert not opened.is_set(), "a playlist made something open the file it points at"
-    from pipeline.engine import quarantine_name
+    from pipeline.batch.engine import quarantine_name
 
     for name in ("truncated.mp3", "passwd.m3u8", "local.m3u8", "list.mp3"):
         item = ws.item(f"inbox/web/{name}")
@@ -284,7 +284,7 @@ def test_a_bad_audio_key_stops_the_run_naming_file_key_and_fix(ws):
 def test_loudnorm_second_pass_stays_linear_on_a_short_mono_clip(tmp_path):
     """The filter the video chain levels soundtracks with: loudnorm's dynamic mode misses clips of a
     few seconds by 10+ LU; kept linear, it lands on the target."""
-    from stages import ffmpeg_run, loudness
+    from pipeline.media import ffmpeg_run, loudness
 
     src = CORPUS / "audio/voice-mono-16bit.wav"
     measured = loudness.measure(src, timeout=60)

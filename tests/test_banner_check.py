@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.banner import Banner, load_banner
+from pipeline.banners.spec import Banner, load_banner
 
 CLICK = "https://example.com/landing"
 
@@ -43,7 +43,7 @@ def make_zip(tmp_path: Path, files: dict[str, bytes], name: str = "ad-300x250.zi
 
 
 def rules(tmp_path: Path, files: dict[str, bytes], platform: str = "google", **kw) -> set[str]:
-    from pipeline.banner_check import check_zip
+    from pipeline.banners.check import check_zip
 
     return {v.rule for v in check_zip(make_zip(tmp_path, files, **kw), banner(tmp_path, platform), "300x250")}
 
@@ -104,7 +104,7 @@ def test_zip_name_over_50_characters(tmp_path):
 def test_damaged_and_escaping_zips(tmp_path):
     bad = tmp_path / "bad-300x250.zip"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    from pipeline.banner_check import check_zip
+    from pipeline.banners.check import check_zip
 
     assert {v.rule for v in check_zip(bad, banner(tmp_path), "300x250")} == {"ZIP_INVALID"}
     assert "ZIP_INVALID" in rules(tmp_path, {"index.html": page(), "a.png": PNG, "../evil.js": b"x"})

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline import banner_docs
-from pipeline.banner import RULES, BannerFile, Frame, Style
-from pipeline.docgen import README
+from pipeline.banners import docs as banner_docs
+from pipeline.banners.spec import RULES, BannerFile, Frame, Style
+from pipeline.commands.docgen import README
 
 
 def test_banner_tables_in_readme_are_current():
     text = README.read_text(encoding="utf-8")
     for name, make in banner_docs.sections().items():
-        assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, f"run `python -m pipeline.docgen` ({name})"
+        assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, f"run `python -m pipeline.commands.docgen` ({name})"
 
 
 def test_every_banner_key_and_rule_is_documented():

@@ -52,7 +52,7 @@ NEEDS_CHROMIUM = pytest.mark.skipif(not all(_chromium()), reason="needs chromium
 @pytest.fixture(scope="session")
 def processed(tmp_path_factory) -> Workspace:
     """A workspace whose three sample assets are processed (no banner yet)."""
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("banners") / "ws"
     init_workspace(root, "banners")
@@ -108,8 +108,8 @@ def test_sample_is_reported_with_every_size(sample):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_zip_holds_exactly_the_ad(sample, size):
-    from pipeline.banner import load_banner
-    from pipeline.banner_check import check_zip
+    from pipeline.banners.check import check_zip
+    from pipeline.banners.spec import load_banner
 
     path = sample.root / "out" / "banners" / f"bug-spray-{size}.zip"
     assert len(path.stem) <= 50
@@ -387,8 +387,8 @@ def test_edited_then_removed_banner(sample, tmp_path):
 
 
 def test_demo_banner_file_validates():
-    from pipeline.banner import load_banner
-    from pipeline.demo import BANNER
+    from pipeline.banners.spec import load_banner
+    from pipeline.commands.demo import BANNER
 
     path = ARTIFACTS / "harbour-sale.toml"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -398,7 +398,7 @@ def test_demo_banner_file_validates():
 
 
 def test_backup_refused_when_nothing_fits_40_kb():
-    from pipeline.banner_size import _backup
+    from pipeline.banners.size import _backup
 
     noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (250, 970, 3), dtype=np.uint8))
     buf = io.BytesIO()
@@ -426,8 +426,8 @@ effect = "scale"
 
 
 def test_frames_become_keyframes_over_one_play():
-    from pipeline.banner import Frame
-    from pipeline.banner_html import animation_css
+    from pipeline.banners.html import animation_css
+    from pipeline.banners.spec import Frame
 
     frames = (Frame(2, ["background", "headline"], "fade"), Frame(2, ["background", "product", "subline"], "slide"),
               Frame(3, ["background", "logo", "headline", "cta"], "scale"))
@@ -442,7 +442,7 @@ def test_frames_become_keyframes_over_one_play():
 
 
 def test_frame_files_are_checked(tmp_path):
-    from pipeline.banner import BannerRefused, load_banner
+    from pipeline.banners.spec import BannerRefused, load_banner
 
     path = tmp_path / "f.toml"
     base = f'sizes = ["300x250"]\nclick_url = "{CLICK}"\nheadline = "Hi"\n'

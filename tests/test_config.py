@@ -95,7 +95,7 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 
 def test_built_in_profiles_load(ws):
-    from pipeline.profile import load_profiles
+    from pipeline.config.profile import load_profiles
 
     profiles = load_profiles(None)
     assert {"web", "social", "print"} <= set(profiles)

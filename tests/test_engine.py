@@ -42,7 +42,7 @@ def test_every_broken_file_fails_alone_with_one_line_and_a_quarantine_record(ws)
         assert item["error"] and "\n" not in item["error"] and len(item["error"]) < 300, item
         assert "Traceback" not in item["error"] and "internal error" not in item["error"], item
         assert item["outputs"] == []
-        from pipeline.engine import quarantine_name
+        from pipeline.batch.engine import quarantine_name
 
         q = ws.root / "quarantine" / quarantine_name(f"inbox/web/{name}")
         assert q.is_file() and sha(q) == before[name], name
@@ -190,7 +190,7 @@ def test_report_follows_the_contract(ws):
 
 # Lock ------------------------------------------------------------------------------------
 def test_a_second_run_exits_75_while_the_workspace_is_locked(ws):
-    from pipeline.lock import workspace_lock
+    from pipeline.batch.lock import workspace_lock
 
     ws.drop("images/tiny-128.jpg")
     with workspace_lock(ws.root / ".crossmedia", "watch"):
@@ -221,7 +221,7 @@ def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
             ws.drop(src, name=name)
             names.append(name)
     before = {n: sha(ws.root / "inbox/web" / n) for n in names}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     db = ws.root / ".crossmedia/state.db"
     deadline = time.monotonic() + 120
@@ -264,7 +264,7 @@ def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
 def test_sigterm_stops_after_the_inputs_in_flight_with_exit_130(ws):
     for i in range(12):
         ws.drop("images/orient-1.jpg", name=f"{i}.jpg")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     db = ws.root / ".crossmedia/state.db"
     deadline = time.monotonic() + 120

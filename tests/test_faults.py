@@ -72,7 +72,7 @@ def test_workers_end_when_the_engine_process_is_killed_alone(ws):
     for work forever (they did, holding their memory, until #8)."""
     inbox = quick(ws)
     photos(inbox, 30, size=(1600, 1200))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     _wait_rows(ws, 1)
     assert len(_group(proc.pid)) >= 3  # the engine, its fork server and workers
@@ -194,7 +194,7 @@ def test_status_reads_a_damaged_store_without_a_traceback(ws):
 # Concurrent runs -----------------------------------------------------------------------------
 def _popen(*args: str, log: Path) -> subprocess.Popen:
     with log.open("w") as out:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdout=out,
+        return subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", *args], stdout=out,
                                 stderr=subprocess.STDOUT, text=True)
 
 
@@ -251,7 +251,7 @@ def test_runs_started_together_never_both_work(ws, tmp_path):
 def test_a_watcher_started_during_a_run_exits_75_and_a_run_after_a_killed_watcher_works(ws, tmp_path):
     inbox = quick(ws, "[watch]\nsettle = 0.5\n")
     photos(inbox, 3)
-    watcher = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", "-w", str(ws.root)],
+    watcher = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     _wait_rows(ws, 3)
     assert crossmedia("run", "-w", str(ws.root)).returncode == 75
@@ -276,7 +276,7 @@ DRIVER = textwrap.dedent("""
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={small}", "tmpfs", str(out)], check=True)
 
     def run():
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws), "--jobs", "2"],
+        done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws), "--jobs", "2"],
                               capture_output=True, text=True)
         files = [p for p in out.rglob("*") if p.is_file()]
         try:

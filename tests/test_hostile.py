@@ -47,7 +47,7 @@ def quick_workspace(ws, limits: str = "timeout = 60\nmemory_mb = 1536\n"):
 
 def run_measured(ws, *args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, int]:
     """The real `crossmedia run` in a subprocess, and the peak PSS of its process tree (bytes)."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "-w", str(ws.root), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, done = 0, threading.Event()
 

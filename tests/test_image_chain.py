@@ -134,7 +134,7 @@ def test_cmyk_without_profile_is_read_with_the_default_profile_and_warned(ws, tm
     ws.run(expect=0)
     item = ws.item("inbox/test/cmyk-noicc.jpg")
     assert any("no colour profile; read as default_cmyk.icc" in w for w in item["warnings"])
-    from pipeline.icc import find_icc
+    from pipeline.config.icc import find_icc
 
     ref = reference_srgb(CORPUS / "images/cmyk-noicc.jpg", tmp_path, assume=str(find_icc("default_cmyk.icc")))
     assert mean_delta_e(rgb(output(ws, "inbox/test/cmyk-noicc.jpg", ".png")), ref) < 2.0

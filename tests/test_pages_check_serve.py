@@ -48,7 +48,7 @@ BAD = """<!DOCTYPE html><html><head>
 
 
 def test_checker_finds_every_kind_of_problem(tmp_path):
-    from pipeline.check import check_out
+    from pipeline.site.check import check_out
 
     out = tmp_path / "out"
     (out / "site/sub").mkdir(parents=True)
@@ -188,7 +188,7 @@ def av_workspace(ws):
     with real media made by ffmpeg from corpus files."""
     if not shutil.which("ffmpeg"):
         pytest.skip("needs ffmpeg (Debian package ffmpeg)")
-    from pipeline.store import Row, Store
+    from pipeline.batch.store import Row, Store
 
     clip, voice = ws.drop("video/h264-aac.mp4"), ws.drop("audio/voice-mono-16bit.wav")
     vdir, adir = ws.root / "out/web/h264-aac.mp4", ws.root / "out/web/voice-mono-16bit.wav"
@@ -222,11 +222,11 @@ def av_workspace(ws):
 
 
 def test_audio_and_video_get_players_with_waveform_and_poster(av_workspace):
-    from pipeline.check import check
-    from pipeline.site import asset_page_path
-    from pipeline.site_build import build
-    from pipeline.store import Store
-    from pipeline.workspace import Workspace
+    from pipeline.batch.store import Store
+    from pipeline.config.workspace import Workspace
+    from pipeline.site.build import build
+    from pipeline.site.check import check
+    from pipeline.site.preview import asset_page_path
 
     ws = av_workspace
     ws.write("pages/listen.toml", 'title = "Listen"\n[[blocks]]\nasset = "h264-aac.mp4"\n[[blocks]]\nasset = "voice-mono-16bit.wav"\n')
@@ -254,8 +254,8 @@ def test_audio_and_video_get_players_with_waveform_and_poster(av_workspace):
 # serve ---------------------------------------------------------------------------------------
 @pytest.fixture
 def served(ws):
-    from pipeline.serve import Watcher, make_server
-    from pipeline.workspace import Workspace
+    from pipeline.config.workspace import Workspace
+    from pipeline.site.serve import Watcher, make_server
 
     ws.drop("images/tiny-128.jpg")
     ws.write("pages/hello.toml", PAGE)
@@ -318,15 +318,15 @@ def test_serve_reloads_the_browser_after_a_rebuild(served, browser):
 def test_serve_command_stays_on_loopback():
     from click.testing import CliRunner
 
-    from pipeline.cli import cli
+    from pipeline.commands.cli import cli
 
     text = CliRunner().invoke(cli, ["serve", "--help"]).output
     assert "127.0.0.1" in text
 
 
 def test_the_demo_page_validates_and_names_only_demo_samples(tmp_path):
-    from pipeline.demo import PAGE, SIDECARS
-    from pipeline.page_files import load_page
+    from pipeline.commands.demo import PAGE, SIDECARS
+    from pipeline.site.page_files import load_page
 
     path = tmp_path / "harbour.toml"
     path.write_text(PAGE)

@@ -18,7 +18,7 @@ from conftest import Workspace
 def _on_a_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal (where the bar is drawn); return (exit code, what the terminal got)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks = []

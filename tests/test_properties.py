@@ -13,11 +13,11 @@ import math
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from pipeline.config import load_config
+from pipeline.config.profile import load_profiles
+from pipeline.config.settings import load_config
+from pipeline.config.sidecar import parse_sidecar, parse_time
 from pipeline.errors import ConfigError, InputError
-from pipeline.profile import load_profiles
-from pipeline.sidecar import parse_sidecar, parse_time
-from stages.crop import crop_box
+from pipeline.media.crop import crop_box
 
 # TOML documents ------------------------------------------------------------------------------
 # Text TOML can hold: no surrogates; DEL and other controls are escaped by the emitter below.

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import CORPUS
-from stages.resize import resize, shrink_on_load
+from pipeline.media.resize import resize, shrink_on_load
 
 PHOTO = CORPUS / "images" / "orient-1.jpg"
 

@@ -73,7 +73,7 @@ def soup(path: Path) -> BeautifulSoup:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Workspace:
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("site") / "ws"
     init_workspace(root, "Test & <Co>")
@@ -105,8 +105,8 @@ def out(ws: Workspace, rel: str) -> Path:
 
 
 def asset_page(ws: Workspace, input_rel: str, profile: str = "web") -> Path:
-    from pipeline.site import asset_page_path
-    from pipeline.store import Row
+    from pipeline.batch.store import Row
+    from pipeline.site.preview import asset_page_path
 
     return ws.root / "out" / asset_page_path(Row(input_rel, profile, "image", "processed", 0, 0, "", ""))
 
@@ -425,8 +425,8 @@ def test_the_worker_draws_the_source_preview_while_the_pixels_are_in_memory(ws):
     """The publish step must not decode sources again (0.15 s a camera photo on one core)."""
     import sqlite3
 
-    from pipeline.site_media import source_preview_path
-    from pipeline.workspace import Workspace as Ws
+    from pipeline.config.workspace import Workspace as Ws
+    from pipeline.site.media import source_preview_path
 
     ws.drop("images/orient-6.jpg")  # rotated: a browser cannot show the file as it is
     ws.run(expect=0)

@@ -133,7 +133,7 @@ def make_clips(folder: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory, corpus) -> Workspace:
-    from pipeline.workspace import init_workspace
+    from pipeline.config.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("video") / "ws"
     init_workspace(root, "video")
@@ -201,7 +201,7 @@ def test_crops_centre_on_the_sidecar_focus(done):
 @given(st.integers(2, 8000), st.integers(2, 8000), st.sampled_from([0, 320, 720, 1080, 1920]),
        st.sampled_from([0, 320, 720, 1080, 1920]))
 def test_fit_is_even_never_larger_than_crop_or_caps_and_keeps_the_shape(width, height, max_width, max_height):
-    from stages.video_geometry import fit
+    from pipeline.media.video_geometry import fit
 
     w, h = fit(width, height, max_width, max_height)
     assert w % 2 == 0 and h % 2 == 0 and w >= 2 and h >= 2
@@ -450,8 +450,8 @@ def test_ffprobe_and_ffmpeg_refuse_playlists_themselves(tmp_path, listener, corp
     """Below the sniffer: the demuxer whitelist stops HLS and concat before they open anything,
     even where the protocol whitelist allows it (a local file: the HLS demuxer plays one)."""
     from pipeline.errors import InputError
-    from stages import ffmpeg_run
-    from stages.avprobe import ffprobe
+    from pipeline.media import ffmpeg_run
+    from pipeline.media.avprobe import ffprobe
 
     for name, text in playlists(listener, corpus / "video/h264-aac.mp4", tmp_path).items():
         path = tmp_path / name
@@ -503,8 +503,8 @@ def test_a_bad_video_key_fails_at_load_naming_file_key_and_fix(ws):
 def test_each_crop_is_its_own_player_with_its_own_poster_and_pages_play_the_asked_crop(done, tmp_path):
     from bs4 import BeautifulSoup
 
-    from pipeline.site import asset_page_path
-    from pipeline.store import Store
+    from pipeline.batch.store import Store
+    from pipeline.site.preview import asset_page_path
 
     def soup(path: Path) -> BeautifulSoup:
         return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")

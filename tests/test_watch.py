@@ -47,7 +47,7 @@ class Watching:
         self.ws = ws
         self.log = ws.root.parent / f"watch-{time.monotonic_ns()}.log"
         self.out = self.log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", "-w", str(ws.root), *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root), *args],
                                      stdout=self.out, stderr=subprocess.STDOUT)
         wait_for(lambda: self.ready(), what="the watcher to start")
 
@@ -199,7 +199,7 @@ def test_polling_mode_sees_files_too(quick):
 def test_a_second_watcher_exits_75(quick):
     w = Watching(quick)
     try:
-        second = subprocess.run([sys.executable, "-m", "pipeline.cli", "watch", "-w", str(quick.root)],
+        second = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(quick.root)],
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 75
     finally:

@@ -1,0 +1,515 @@
+"""One batch over a workspace: scan -> decide what changed -> process in parallel -> store -> report.
+
+Only this module writes the store, the quarantine and the report. Work goes out as plain Tasks
+to a process pool (the executor is this one seam); results come back and are recorded one by
+one, so a run killed at any moment loses at most the inputs in flight, which the next run redoes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue as queue_module
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from pipeline.atomic import clear_tmp, write_bytes_atomic
+from pipeline.batch.forkserver import forkserver
+from pipeline.batch.lock import workspace_lock
+from pipeline.batch.store import Row, Store, now
+from pipeline.batch.worker import DISK_FULL, file_sha256, init_worker, process
+from pipeline.commands.publish import publish
+from pipeline.config.sidecar import read_sidecar
+from pipeline.config.workspace import Candidate, Workspace
+from pipeline.errors import DiskFullError, ExitCode
+from pipeline.job import Result, Task
+from pipeline.names import one_line, printable, safe_name
+
+log = logging.getLogger("crossmedia")
+
+SECTION_OF_MEDIA = {"image": "image", "audio": "audio", "video": "video"}
+
+@dataclass
+class RunReport:
+    started: str
+    finished: str = ""
+    counts: dict = field(default_factory=lambda: {"processed": 0, "failed": 0, "skipped": 0})
+    items: list[dict] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.INPUTS_FAILED if self.counts["failed"] else ExitCode.OK
+
+    def as_dict(self) -> dict:
+        # Shallow: asdict() deep-copied every item (W3: a third of a no-op run, #8).
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["exit_code"] = int(self.exit_code)
+        return d
+
+
+def _item(result: Result | Row, status: str | None = None, with_facts: bool = False) -> dict:
+    item = {
+        "input": result.input,
+        "profile": result.profile,
+        "media": result.media,
+        "status": status or result.status,
+        "outputs": list(result.outputs),
+        "warnings": list(result.warnings),
+        "error": result.error,
+    }
+    if with_facts:
+        item["facts"] = result.facts
+    return item
+
+
+class Stop:
+    """Set by SIGINT/SIGTERM: no new inputs start; those in flight finish and are recorded."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal = None
+
+    def __call__(self, signum, frame):
+        if self.event.is_set():  # a second Ctrl-C: the user means it
+            raise KeyboardInterrupt
+        self.signal = signum
+        self.event.set()
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
+        on_result: Callable[[Result, int, int], None] | None = None,
+        on_step: Callable[[str, str, float, int], None] | None = None) -> RunReport:
+    """`crossmedia run`: take the lock, process what is new or changed, write out/report.json."""
+    with workspace_lock(ws.state, command):
+        stop = Stop()
+        restore = stop.install()
+        try:
+            return run_locked(ws, jobs=jobs, on_result=on_result, on_step=on_step, stop=stop.event)
+        except (OSError, sqlite3.OperationalError) as e:
+            if not disk_full(e):
+                raise
+            raise DiskFullError(f"no space left on the device ({one_line(e, 160)}); nothing half-written was kept. "
+                                f"Free some space and run again: what was not recorded is retried") from None
+        finally:
+            restore()
+
+
+def disk_full(e: BaseException) -> bool:
+    """ENOSPC/EDQUOT from a write, or SQLite's own way of saying it."""
+    if isinstance(e, OSError):
+        return e.errno in DISK_FULL
+    return "disk is full" in str(e)
+
+
+def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
+               on_result: Callable[[Result, int, int], None] | None = None,
+               on_step: Callable[[str, str, float, int], None] | None = None,
+               only: Iterable[str] | None = None, pool: WorkerPool | None = None) -> RunReport:
+    """The batch itself; the caller holds the workspace lock (run, or the watcher).
+
+    `only`: workspace-relative inputs to consider (the watcher's settled files); the others keep
+    their state. `pool`: workers to reuse (the watcher's); by default one for this batch."""
+    stop = stop or threading.Event()
+    report = RunReport(started=now())
+    left = clear_tmp(ws.tmp) + clear_tmp(ws.state_tmp)
+    if left:
+        report.notes.append(f"removed {left} partial file(s) left by an interrupted run")
+    db = ws.state / "state.db"
+    missing = (not db.exists() or db.stat().st_size == 0) and ws.report_path.exists()
+    store = Store(db)
+    if missing:  # an earlier run wrote a report: the store was deleted or emptied, not never made (#8)
+        store.recovered = (f"state database {db.name} was missing or empty (deleted?); every input is checked again "
+                           f"and its outputs rewritten")
+    if store.recovered:
+        report.notes.append(store.recovered)
+        log.warning(store.recovered)
+    run_id = store.begin_run(os.getpid(), "run")
+    try:
+        rows = store.items()
+        tasks, items = _plan(ws, store, rows, only, report)
+        report.items.extend(items)
+        for item in items:
+            report.counts[item["status"]] += 1
+        if tasks:
+            own = pool is None
+            workers = pool or WorkerPool(ws, jobs or ws.config.jobs or os.cpu_count() or 1)
+            try:
+                _execute(ws, store, rows, tasks, workers, stop, report, on_result, on_step)
+            finally:
+                if own:
+                    workers.close()
+        report.interrupted = stop.is_set()
+        report.items.sort(key=lambda i: (i["profile"], i["input"]))
+        report.finished = now()
+        store.finish_run(run_id, report.counts)
+    finally:
+        store.close()
+    publish(ws, report, inputs_changed=bool(report.counts["processed"] or report.removed or not ws.report_path.exists()))
+    write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
+    return report
+
+
+def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunReport) -> tuple[list[Task], list[dict]]:
+    """Tasks for what is new or changed; report items for what is not (stat fast path, then hash)."""
+    tasks: list[tuple[int, Task]] = []
+    items: list[dict] = []
+    seen: set[str] = set()
+    claimed: dict[Path, str] = {}
+    wanted = set(only) if only is not None else None
+    for cand in ws.scan():
+        seen.add(cand.rel)
+        if wanted is not None and cand.rel not in wanted:
+            row = rows.get(cand.rel)
+            if row is not None:
+                items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+            continue
+        out_dir = ws.output_dir(cand.rel, cand.profile)
+        if cand.problem or out_dir in claimed:
+            error = cand.problem or f"its outputs would overwrite those of {claimed[out_dir]}; rename one of them"
+            # Refused before anything was written (and a clashing out_dir is the other input's).
+            _record_failure(ws, store, rows.get(cand.rel), Result(cand.rel, cand.profile, "unknown", "failed", error=error,
+                                                                  size=cand.size, mtime_ns=cand.mtime_ns), wrote=False)
+            items.append({"input": cand.rel, "profile": cand.profile, "media": "unknown", "status": "failed",
+                          "outputs": [], "warnings": [], "error": error})
+            continue
+        claimed[out_dir] = cand.rel
+        row = rows.get(cand.rel)
+        if row is not None and _unchanged(ws, store, cand, row):
+            items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+            continue
+        tasks.append((cand.size, Task(str(ws.root), cand.rel, cand.profile, cand.sidecar)))
+    for rel, row in rows.items():
+        if rel not in seen and (wanted is None or rel in wanted):
+            _remove_outputs(ws, row.outputs)
+            _unquarantine(ws, rel)
+            store.remove(rel)
+            report.removed.append(rel)
+    tasks.sort(key=lambda t: -t[0])  # largest first: the batch ends with small files on both cores
+    return [t for _, t in tasks], items
+
+
+def _unchanged(ws: Workspace, store: Store, cand: Candidate, row: Row) -> bool:
+    if row.profile != cand.profile:
+        return False
+    section = None if row.status == "failed" else SECTION_OF_MEDIA.get(row.media)
+    profile = ws.profiles[cand.profile]
+    if row.status != "failed" and section not in profile.sections and row.status != "skipped":
+        return False
+    recipe = _recipe(profile, section, read_sidecar(ws.root / cand.sidecar if cand.sidecar else None))
+    if recipe != row.recipe:
+        return False
+    if (cand.size, cand.mtime_ns) != (row.size, row.mtime_ns):
+        # Touched or copied again: same bytes need no work (content hash confirms).
+        try:
+            if file_sha256(ws.root / cand.rel) != row.sha256:
+                return False
+        except OSError:
+            return False
+        store.touch(cand.rel, cand.size, cand.mtime_ns)
+    return all(os.path.exists(ws.root / p) for p in row.outputs)
+
+
+_RECIPES: dict[tuple[int, str | None], tuple[object, str]] = {}
+
+
+def _recipe(profile, section: str | None, sidecar: bytes) -> str:
+    """Profile.recipe hashes the whole section: for inputs without a sidecar, once per profile
+    and section instead of once per input (W3: 10,000 unchanged inputs, #8). Profiles are frozen;
+    the cache holds the profile itself, so its id cannot be reused by another one."""
+    if sidecar:
+        return profile.recipe(section, sidecar)
+    key = (id(profile), section)
+    if key not in _RECIPES:
+        _RECIPES[key] = (profile, profile.recipe(section, b""))
+    return _RECIPES[key][1]
+
+
+def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result, on_step) -> None:
+    total, done = len(tasks), 0
+    step = (lambda input, what, fraction: on_step(input, what, fraction, total)) if on_step else None
+    if len(tasks) < pool.workers:
+        tasks = _split(ws, tasks, pool.workers)
+    shares = Counter(t.input for t in tasks)
+    parts: dict[str, list[Result]] = {}
+
+    def finish(result: Result) -> None:
+        nonlocal done
+        if shares[result.input] > 1:  # one share of a split input: record when all are in
+            parts.setdefault(result.input, []).append(result)
+            if len(parts[result.input]) < shares[result.input]:
+                return
+            result = _merge(parts.pop(result.input))
+        done += 1
+        if result.traceback:
+            log.error("internal error on %s:\n%s", printable(result.input), result.traceback)
+        _record(ws, store, rows.get(result.input), result)
+        report.items.append(_item(result, with_facts=result.status == "processed"))
+        report.counts[result.status] += 1
+        if on_result:
+            on_result(result, done, total)
+
+    queue = list(tasks)
+    while queue and not stop.is_set():
+        suspects, queue = pool.run(queue, stop, finish, step)
+        # A worker died (decoder crash, memory cap, stuck C code): which of the inputs in
+        # flight did it? Each runs alone; one that kills its worker alone is failed.
+        for task in suspects:
+            if stop.is_set():
+                break
+            with WorkerPool(ws, 1) as alone:
+                culprit, _ = alone.run([task], stop, finish, step)
+            if culprit:
+                finish(Result(task.input, task.profile, "unknown", "failed",
+                              error="the worker process died on this file (a crash in a decoder, or over "
+                                    "[limits] memory_mb); the file is probably damaged"))
+
+
+# Relative encoding cost per format, to share an input's formats fairly between workers.
+_COST = {"avif": 3, "webp": 2}
+
+
+def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
+    """Fewer inputs than workers (a file dropped on an idle watcher): give each image input's
+    formats to several workers. Each share decodes the file again (tens of milliseconds for the
+    sizes where this matters) and writes only its own formats; the results are merged."""
+    from pipeline.media.sniff import sniff
+
+    share = workers // len(tasks)
+    out = []
+    for task in tasks:
+        options = ws.profiles[task.profile].options("image")
+        try:
+            image = sniff(ws.root / task.input).kind == "image"
+        except OSError:
+            image = False
+        if share < 2 or not image or options is None or len(options.formats) < 2:
+            out.append(task)
+            continue
+        groups: list[list[str]] = [[] for _ in range(min(share, len(options.formats)))]
+        for fmt in sorted(options.formats, key=lambda f: -_COST.get(f, 1)):
+            min(groups, key=lambda g: sum(_COST.get(f, 1) for f in g)).append(fmt)
+        out += [replace(task, formats=tuple(g)) for g in groups]
+    return out
+
+
+def _merge(results: list[Result]) -> Result:
+    """One Result from the shares of a split input: failed if any share failed."""
+    failed = [r for r in results if r.status == "failed"]
+    first = failed[0] if failed else results[0]
+    if failed:
+        return first
+    renditions = [r for res in results for r in res.facts.get("renditions", [])]
+    return replace(first, outputs=[o for r in results for o in r.outputs],
+                   warnings=list(dict.fromkeys(w for r in results for w in r.warnings)),
+                   facts={**first.facts, "renditions": renditions}, seconds=max(r.seconds for r in results))
+
+
+class WorkerPool:
+    """Worker processes that run Tasks: the executor seam. Kept across batches by the watcher
+    (no start-up per drop); replaced after a worker dies."""
+
+    def __init__(self, ws: Workspace, workers: int):
+        self.ws, self.workers = ws, max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self.progress = None  # the queue workers report long inputs' progress on
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = forkserver()
+            # Bounded: a worker drops progress updates rather than wait on a slow terminal.
+            self.progress = ctx.Queue(maxsize=1000)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
+                                             initargs=(self.ws.config.limits.memory_mb, os.getpid(), self.progress))
+        return self._pool
+
+    def warm(self) -> None:
+        """Start every worker now, so that the first input does not wait for them."""
+        pool = self._executor()
+        for fut in [pool.submit(time.sleep, 0.05) for _ in range(self.workers)]:
+            fut.result()
+
+    def _drain(self, step: Callable[[str, str, float], None]) -> None:
+        latest: dict[str, tuple[str, float]] = {}
+        with contextlib.suppress(queue_module.Empty, OSError, ValueError):
+            while len(latest) < 1000:
+                input, what, fraction = self.progress.get_nowait()
+                latest[input] = (what, fraction)
+        for input, (what, fraction) in latest.items():
+            step(input, what, fraction)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self.progress = None  # a killed worker may have held its lock: the next pool gets a new one
+
+    def _kill(self) -> None:
+        if self._pool is not None:
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                proc.kill()
+        self.close()
+
+    def run(self, tasks: list[Task], stop: threading.Event, finish: Callable[[Result], None],
+            step: Callable[[str, str, float], None] | None = None) -> tuple[list[Task], list[Task]]:
+        """Run tasks until done, stopped, or a worker dies; `step(input, what, fraction)` hears
+        how far long inputs are.
+
+        Returns (tasks in flight when a worker died, tasks not started yet).
+        """
+        limits = self.ws.config.limits
+        pool = self._executor()
+        queue = list(tasks)
+        running: dict[Future, tuple[Task, float]] = {}
+        broken: list[Task] = []
+        while queue or running:
+            # Two per worker keeps both busy while staying quick to stop.
+            while queue and len(running) < self.workers * 2 and not stop.is_set():
+                task = queue.pop(0)
+                running[pool.submit(process, task)] = (task, time.monotonic())
+            if not running:
+                break
+            finished, _ = wait(list(running), timeout=0.25 if step else 1.0, return_when=FIRST_COMPLETED)
+            if step:
+                self._drain(step)
+            for fut in finished:
+                task, _ = running.pop(fut)
+                try:
+                    finish(fut.result())
+                except BrokenProcessPool:
+                    broken.append(task)
+            # The alarm in the worker cannot interrupt C code that never returns: past the limit
+            # (plus grace) the pool is killed; the overdue input fails, the others are retried.
+            overdue = {f for f, (_, started) in running.items() if time.monotonic() - started > limits.timeout + 30}
+            if broken or overdue:
+                self._kill()
+                for fut, (task, _) in running.items():
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        finish(fut.result())
+                    elif fut in overdue:
+                        finish(Result(task.input, task.profile, "unknown", "failed",
+                                      error=f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
+                    else:
+                        broken.append(task)
+                break
+        return broken, queue
+
+
+def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
+    if result.status == "failed":
+        _record_failure(ws, store, old, result)
+        return
+    if old is not None:
+        _remove_outputs(ws, [p for p in old.outputs if p not in set(result.outputs)])
+        if old.status == "failed":
+            _unquarantine(ws, result.input)
+    store.record(Row(input=result.input, profile=result.profile, media=result.media, status=result.status,
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
+                     outputs=result.outputs, warnings=result.warnings, error=None, facts=result.facts,
+                     times_processed=1 if result.status == "processed" else 0))
+
+
+def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result, wrote: bool = True) -> None:
+    """A failed input: its earlier outputs go (they no longer match the file), and so do the
+    renditions it wrote before it failed; a copy and the error go to quarantine/, the store
+    remembers it so an unchanged file is not retried. A failure that is not the input's fault
+    (disk full) is not quarantined and is retried by the next run (an empty recipe never matches)."""
+    if old is not None:
+        _remove_outputs(ws, old.outputs)
+    if wrote:
+        _remove_partial(ws, result)
+    if not result.retry:
+        _quarantine(ws, result)
+    log.error("failed %s: %s", printable(result.input), result.error)
+    store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
+                     size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256,
+                     recipe="" if result.retry else result.recipe,
+                     outputs=[], warnings=result.warnings, error=result.error, facts={}))
+
+
+def _remove_partial(ws: Workspace, result: Result) -> None:
+    """Renditions written before the input failed (a timeout, a full disk at the third width):
+    the input's own output folder holds only its files (one folder per input)."""
+    if result.profile not in ws.profiles:
+        return
+    folder = ws.output_dir(result.input, result.profile)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        folder.rmdir()
+
+
+def quarantine_name(rel: str) -> str:
+    return safe_name(rel.replace("/", "__"), limit=120)
+
+
+def _quarantine(ws: Workspace, result: Result) -> None:
+    """quarantine/<safe name>: a copy of the input (the original stays where it was) and
+    <safe name>.error.txt saying what is wrong with it."""
+    name = quarantine_name(result.input)
+    source = ws.root / result.input
+    ws.quarantine.mkdir(parents=True, exist_ok=True)
+    text = (f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
+            f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
+    try:
+        if source.is_file() and not source.is_symlink():
+            write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)
+    except OSError as e:
+        text += f"note: the copy failed ({e.strerror}); the original is still at {result.input}\n"
+    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.state_tmp, text.encode())
+
+
+def write_atomic_copy(source: Path, final: Path, tmp_dir: Path) -> None:
+    from pipeline.atomic import write_atomic
+
+    if final.exists() and final.stat().st_size == source.stat().st_size and file_sha256(final) == file_sha256(source):
+        return
+    try:
+        write_atomic(final, tmp_dir, lambda tmp: shutil.copyfile(source, tmp))
+    except OSError as e:
+        if "empty file" not in str(e):
+            raise
+        final.write_bytes(b"")  # a zero-byte input is quarantined as what it is
+
+
+def _unquarantine(ws: Workspace, rel: str) -> None:
+    name = quarantine_name(rel)
+    for p in (ws.quarantine / name, ws.quarantine / f"{name}.error.txt"):
+        p.unlink(missing_ok=True)
+
+
+def _remove_outputs(ws: Workspace, outputs: Iterable[str]) -> None:
+    for rel in outputs:
+        path = ws.root / rel
+        if path.is_relative_to(ws.out):
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the input's own folder, once empty

@@ -1,0 +1,29 @@
+"""The fork server the worker processes are forked from, and starting it early.
+
+Workers fork from a server that has imported the stages (Pillow, numpy, ffmpeg-python) once.
+That server takes a few tenths of a second to boot; `crossmedia run` starts it first thing, so
+it boots while the run imports the engine and loads the workspace, instead of after (W2: the
+pipeline's own share of a short video batch).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+PRELOAD = ["pipeline.batch.worker", "stages"]
+
+
+def forkserver():
+    """The multiprocessing context every worker pool uses."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def start_early() -> None:
+    """Boot the fork server in the background; the first pool waits for it if it is not ready."""
+    from multiprocessing import forkserver as server
+
+    forkserver()
+    threading.Thread(target=server.ensure_running, daemon=True, name="forkserver-start").start()

@@ -1,0 +1,207 @@
+"""Run one Task in a worker process: sniff, route to a chain of stages, return a Result.
+
+Everything an input can do wrong ends here as a failed Result with one plain line; a bug in
+our code is a failed Result too (the run goes on), with its traceback in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import resource
+import select
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.batch import progress
+from pipeline.config.sidecar import parse_sidecar, read_sidecar
+from pipeline.config.workspace import Workspace
+from pipeline.errors import CrossmediaError, InputError
+from pipeline.job import Job, Result, Task
+from pipeline.media.sniff import sniff
+from pipeline.names import one_line
+
+log = logging.getLogger("crossmedia")
+
+_workspaces: dict[str, tuple[float, Workspace]] = {}
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class JobTimeout(Exception):
+    pass
+
+
+def init_worker(memory_mb: int, engine_pid: int | None = None, progress_channel=None) -> None:
+    """Process-pool initializer: cap the address space so one input cannot take the machine,
+    end with the engine process, report progress of long inputs to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    progress.connect(progress_channel)
+    if engine_pid is not None:
+        threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
+    limit = memory_mb * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _end_with(engine_pid: int) -> None:
+    """When the engine process dies alone (the OOM killer, a SIGKILL of its pid), its workers and
+    their fork server would wait for work forever, holding memory (#8: every such kill leaked
+    them). Wait for its exit, then end the fork server (this worker's parent) and this worker."""
+    try:
+        fd = os.pidfd_open(engine_pid)
+    except ProcessLookupError:
+        fd = None
+    except OSError:  # no pidfd (old kernel): poll instead
+        fd = -1
+    if fd is not None and fd >= 0:
+        select.select([fd], [], [])
+    elif fd == -1:
+        while os.path.exists(f"/proc/{engine_pid}"):
+            time.sleep(1)
+    if os.getppid() != engine_pid:  # our parent is the engine's fork server: it serves no one now
+        with contextlib.suppress(OSError):
+            os.kill(os.getppid(), signal.SIGKILL)
+    os._exit(1)
+
+
+def workspace(root: str) -> Workspace:
+    """Workspace config and profiles, loaded once per process (again if crossmedia.toml changed)."""
+    config = Path(root) / "crossmedia.toml"
+    mtime = config.stat().st_mtime
+    cached = _workspaces.get(root)
+    if cached is None or cached[0] != mtime:
+        _workspaces[root] = (mtime, Workspace.open(root))
+    return _workspaces[root][1]
+
+
+@contextmanager
+def time_limit(seconds: int):
+    def expire(signum, frame):
+        raise JobTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def route(path: Path) -> tuple[str, str]:
+    """(kind the chains know, media kind for the report), or InputError saying what the file is."""
+    from stages import resolve_av
+
+    found = sniff(path)
+    if found.kind in ("image", "svg"):
+        return found.kind, "image"
+    if found.kind in ("audio", "video", "av"):
+        kind = resolve_av(path, found)
+        return kind, kind
+    if found.kind == "empty":
+        raise InputError("file is empty (0 bytes); the copy or upload probably failed")
+    raise InputError(f"not a media file: {found.description}")
+
+
+def process(task: Task) -> Result:
+    """Process one input completely; never raises for anything the input can do."""
+    from stages import CHAINS, STAGES
+
+    ws = workspace(task.workspace)
+    source = ws.root / task.input
+    started = time.monotonic()
+    media = "unknown"
+    progress.begin(task.input)
+    sidecar_path = ws.root / task.sidecar if task.sidecar else None
+    if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
+        # Re-pointed since the scan: never read what lies outside the workspace (#8).
+        return Result(task.input, task.profile, "unknown", "failed",
+                      error="symbolic link points outside the workspace; copy the file in instead")
+    try:
+        st = source.stat()
+        sha = file_sha256(source)
+    except OSError as e:
+        return Result(task.input, task.profile, "unknown", "failed", error=f"cannot read the file: {e.strerror}")
+    profile = ws.profiles[task.profile]
+    sidecar_raw = read_sidecar(sidecar_path)
+    # A failed input is retried when anything in its profile or sidecar changes (or its bytes).
+    stat = {"sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "recipe": profile.recipe(None, sidecar_raw)}
+    try:
+        with time_limit(ws.config.limits.timeout):
+            sidecar = parse_sidecar(sidecar_raw, task.sidecar or "")
+            kind, media = route(source)
+            section, chain = CHAINS.get(kind, (kind, []))
+            recipe = profile.recipe(section, sidecar_raw)
+            options = profile.options(section) if chain else None
+            if options is not None and task.formats:
+                options = replace(options, formats=[f for f in options.formats if f in task.formats])
+            if options is None:
+                return Result(task.input, task.profile, media, "skipped",
+                              warnings=[f"profile {task.profile!r} has no [{section}] section, so {media} files are not "
+                                        f"processed here; drop it into a folder whose profile handles {media}"],
+                              seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
+            job = Job(source=source, rel=task.input, kind=kind, profile=profile,
+                      out_dir=ws.output_dir(task.input, task.profile), tmp_dir=ws.tmp,
+                      workspace=ws.root, limits=ws.config.limits, sidecar=sidecar)
+            for name in chain:
+                job = STAGES[name](job, options)
+    except CrossmediaError as e:
+        return _failed(task, media, str(e), started, stat)
+    except JobTimeout:
+        return _failed(task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat)
+    except MemoryError:
+        return _failed(task, media, f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows", started, stat)
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            return _internal(task, media, e, started, stat)
+        # Not the input's fault: no quarantine, and the next run tries it again (#8).
+        return replace(_failed(task, media, f"no space left on the device of out/ ({e.strerror}); nothing half-written "
+                                            f"was kept; free some space: the next run retries this input", started, stat),
+                       retry=True)
+    except Exception as e:  # a bug of ours: keep the run going, keep the traceback
+        return _internal(task, media, e, started, stat)
+    if media == "image" and job.pixels is not None:
+        from pipeline.site.media import write_source_preview
+
+        try:
+            write_source_preview(ws, task.input, sha, recipe, dict(job.facts), st.st_size, job.pixels)
+        except Exception:  # the site can still make it later; the renditions are what counts
+            log.exception("source preview of %s not written", task.input)
+    facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
+    facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
+    return Result(task.input, task.profile, media, "processed",
+                  outputs=[ws.rel(o.path) for o in job.outputs], warnings=list(dict.fromkeys(job.warnings)),
+                  facts=facts, seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
+
+
+def _internal(task: Task, media: str, e: BaseException, started: float, stat: dict) -> Result:
+    failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
+                                  f"traceback in .crossmedia/crossmedia.log", started, stat)
+    return replace(failed, traceback=traceback.format_exc())
+
+
+def _failed(task: Task, media: str, error: str, started: float, stat: dict) -> Result:
+    return Result(task.input, task.profile, media, "failed", error=one_line(error),
+                  seconds=time.monotonic() - started, **stat)
+
+
+def _jsonable(value) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)

@@ -1,0 +1,188 @@
+"""A workspace on disk: config, profiles, watched folders, where outputs and state go.
+
+    crossmedia.toml       folders -> profiles, limits
+    inbox/<profile>/      watched folders (default)
+    profiles/             the workspace's own or overriding profiles
+    pages/  banners/      page and banner files
+    out/<profile>/...     renditions; out/report.json, out/site/, out/banners/
+    quarantine/           failed inputs: a copy plus <name>.error.txt
+    .crossmedia/          state.db (SQLite, WAL), lock, crossmedia.log
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.config.profile import Profile, load_profiles
+from pipeline.config.settings import (
+    CONFIG_NAME,
+    DEFAULT_CONFIG,
+    WorkspaceConfig,
+    check_folder_profiles,
+    load_config,
+)
+from pipeline.errors import ConfigError
+from pipeline.names import is_ignored, safe_name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file found in a watched folder, before anything is read from it."""
+
+    rel: str  # workspace-relative POSIX path, exactly as on disk
+    profile: str
+    size: int
+    mtime_ns: int
+    sidecar: str | None  # workspace-relative path of `<input>.toml`, if present
+    problem: str | None = None  # refused before reading (symlink out of the workspace...)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    config: WorkspaceConfig
+    profiles: dict[str, Profile]
+
+    @classmethod
+    def open(cls, root: Path | str) -> Workspace:
+        root = Path(root).resolve()
+        config = load_config(root)
+        profiles = load_profiles(root)
+        check_folder_profiles(config, profiles, root / CONFIG_NAME)
+        return cls(root=root, config=config, profiles=profiles)
+
+    # Paths -------------------------------------------------------------------------------
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".crossmedia"
+
+    @property
+    def tmp(self) -> Path:
+        """Temp files are written here, then renamed into out/ (same file system as out/)."""
+        return self.out / ".tmp"
+
+    @property
+    def state_tmp(self) -> Path:
+        """Temp files for quarantine/ and .crossmedia/: on the workspace's own file system, which
+        out/ need not share (a mounted publish share); cleared at the start of every run."""
+        return self.state / "tmp"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def report_path(self) -> Path:
+        return self.out / "report.json"
+
+    def folders(self) -> dict[str, str]:
+        """Watched folder (workspace-relative) -> profile name."""
+        if self.config.folders:
+            return dict(self.config.folders)
+        return {f"inbox/{name}": name for name in sorted(self.profiles)}
+
+    def output_dir(self, rel: str, profile: str) -> Path:
+        """out/<profile>/<sub folders>/<safe input name>/ for an input; one folder per input, so
+        inputs that share a stem (still.avif, still.webp) never overwrite each other."""
+        folder = self.folder_of(rel)
+        inner = PurePosixPath(rel).relative_to(folder) if folder else PurePosixPath(PurePosixPath(rel).name)
+        parts = [safe_name(p) for p in inner.parts]
+        return self.out.joinpath(safe_name(profile), *parts)
+
+    def folder_of(self, rel: str) -> str | None:
+        path = PurePosixPath(rel)
+        for folder in self._longest_first:
+            if path.is_relative_to(folder):
+                return folder
+        return None
+
+    @functools.cached_property
+    def _longest_first(self) -> list[str]:  # folder_of runs once per input (W3, #8)
+        return sorted(self.folders(), key=len, reverse=True)
+
+    def rel(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
+
+    # Scanning ----------------------------------------------------------------------------
+    def scan(self) -> Iterator[Candidate]:
+        """Every input in every watched folder, in a stable order; one stat per file."""
+        for folder, profile in sorted(self.folders().items()):
+            base = self.root / folder
+            if base.is_dir():
+                yield from self._walk(base, folder, profile)
+
+    def _walk(self, directory: Path, rel_dir: str, profile: str) -> Iterator[Candidate]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        names = {e.name for e in entries}
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}"
+            if is_ignored(entry.name):
+                continue
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are no UTF-8: cannot go in a report or a page
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                yield Candidate(shown, profile, 0, 0, None,
+                                problem="file name is not valid UTF-8; rename the file")
+                continue
+            sidecar = f"{rel}.toml" if f"{entry.name}.toml" in names else None
+            if sidecar and not self.inside(self.root / sidecar):
+                yield Candidate(rel, profile, 0, 0, None,
+                                problem=f"sidecar {entry.name}.toml is a symbolic link that points outside the workspace; "
+                                        f"copy the file in instead")
+                continue
+            if entry.is_symlink():
+                yield self._symlink(entry, rel, profile, sidecar)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), rel, profile)
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                continue  # sockets, fifos: nothing a delivery contains
+            st = entry.stat(follow_symlinks=False)
+            yield Candidate(rel, profile, st.st_size, st.st_mtime_ns, sidecar)
+
+    def inside(self, path: Path) -> bool:
+        """Does `path`, symbolic links followed, stay in the workspace (and out of .crossmedia/)?
+        Checked at scan time and again by the worker right before it reads (the link may change)."""
+        target = path.resolve()
+        return target.is_relative_to(self.root) and not target.is_relative_to(self.state)
+
+    def _symlink(self, entry: os.DirEntry, rel: str, profile: str, sidecar: str | None) -> Candidate:
+        target = Path(entry.path).resolve()
+        if not self.inside(target):
+            return Candidate(rel, profile, 0, 0, sidecar,
+                             problem="symbolic link points outside the workspace; copy the file in instead")
+        if not target.is_file():
+            return Candidate(rel, profile, 0, 0, sidecar, problem="symbolic link to something that is not a file")
+        st = target.stat()
+        return Candidate(rel, profile, st.st_size, st.st_mtime_ns, sidecar)
+
+
+def init_workspace(root: Path, name: str | None = None) -> Path:
+    """Create a workspace with a folder per built-in profile; never overwrite an existing config."""
+    root = Path(root)
+    config = root / CONFIG_NAME
+    if config.exists():
+        raise ConfigError([f"error: {config} already exists.\n  Fix: edit it, or choose another folder."])
+    profiles = load_profiles(None)
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ["pages", "banners", "out", "quarantine", "profiles", ".crossmedia"]:
+        (root / sub).mkdir(exist_ok=True)
+    for profile in sorted(profiles):
+        (root / "inbox" / profile).mkdir(parents=True, exist_ok=True)
+    folders = "\n".join(f'"inbox/{p}" = "{p}"' for p in sorted(profiles))
+    config.write_text(DEFAULT_CONFIG.format(name=(name or root.resolve().name).replace('"', ""), folders=folders),
+                      encoding="utf-8")
+    return root

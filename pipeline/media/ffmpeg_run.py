@@ -1,0 +1,120 @@
+"""Run ffmpeg for the audio and video stages: local files only, a time limit, one-line errors.
+
+ffmpeg-python builds the command lines (`ffmpeg.input(...).filter(...).output(...)`); this module
+runs them, because every run needs the same guard rails (#4):
+
+- `-protocol_whitelist file` on every input, so nothing can make ffmpeg open a URL or a pipe;
+- `-format_whitelist` of single-file demuxers (DEMUXERS) on every input: the protocol whitelist
+  alone does not stop the HLS demuxer from reading other *local* files a playlist names (tried:
+  an .m3u8 naming a local MP4 plays it), so hls, concat, dash and the like are never opened;
+- `-nostdin`, so a job never waits on the terminal;
+- a time limit per call (the worker's `[limits] timeout` bounds the whole job too);
+- stderr summarised into one human line on failure (the last lines that say what went wrong);
+- `-progress pipe:1` parsed into the fraction done, for the same progress display images use
+  (only when an engine listens: `crossmedia probe` and tests calling stages directly do not).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline.batch import progress
+from pipeline.errors import InputError, MissingTool
+from pipeline.names import one_line
+
+PROTOCOLS = "file"
+# Demuxers that read only the file they are given (mov: references are off by default,
+# enable_drefs=0). A name in this list also admits its family: "mov" is mov,mp4,m4a,3gp...
+DEMUXERS = "mov,matroska,ogg,avi,wav,aiff,flac,mp3,aac"
+
+# Lines of ffmpeg's stderr that are noise in an error message.
+_NOISE = re.compile(r"^(\s*(Stream mapping|Press \[q\]|Input #|Output #|Metadata:|Duration:|Stream #|Side data|"
+                    r"configuration:|built with|lib\w+\s+\d)|\s{2,}\w+\s*:)")
+
+
+def executable(name: str = "ffmpeg") -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise MissingTool(f"{name} is not installed; run `crossmedia doctor` for the fix")
+    return exe
+
+
+def local_input(path: Path) -> str:
+    """The name to give ffmpeg for a local file: `file:` so that a name with a colon, or one
+    that looks like a protocol or an option, is always read as a plain path."""
+    return "file:" + str(path)
+
+
+def summarise(stderr: str, limit: int = 240) -> str:
+    """ffmpeg's stderr -> one line: the last few lines that are not banner or stream listing."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not _NOISE.match(ln)]
+    tail = lines[-3:] if lines else []
+    return one_line("; ".join(dict.fromkeys(tail)), limit) or "ffmpeg failed without saying why"
+
+
+def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: float | None = None) -> str:
+    """Run ffmpeg with `args` (everything after the executable); return its stderr.
+
+    Adds `-nostdin -hide_banner -nostats`. With `duration` (seconds of media this run goes
+    through) and an engine listening, adds `-progress pipe:1` and reports the fraction done as
+    `what` to the progress display. Every `-i` in `args` must be preceded by
+    `-protocol_whitelist file` (use `input_args`). Raises InputError with one line on failure
+    or when `timeout` seconds pass.
+    """
+    cmd = [executable("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+    if duration and progress.listening():
+        return _run_with_progress([*cmd, "-progress", "pipe:1", *args], timeout, what,
+                                  lambda seconds: progress.report(what, seconds / duration))
+    try:
+        done = subprocess.run([*cmd, *args], capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{what} took longer than {timeout:g} s; stopped") from None
+    stderr = done.stderr.decode(errors="replace")
+    if done.returncode != 0:
+        raise InputError(f"{what} failed: {summarise(stderr)}")
+    return stderr
+
+
+def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: Callable[[float], None]) -> str:
+    import tempfile
+    import time
+
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("out_time_us=") and line[12:].isdigit():
+                    on_progress(int(line[12:]) / 1e6)
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise InputError(f"{what} took longer than {timeout:g} s; stopped") from None
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise InputError(f"{what} failed: {summarise(stderr)}")
+    return stderr
+
+
+def input_args(path: Path, *, start: float | None = None, duration: float | None = None) -> list[str]:
+    """`-protocol_whitelist file -format_whitelist ... [-ss S] [-t D] -i file:PATH` for one local input."""
+    args = ["-protocol_whitelist", PROTOCOLS, "-format_whitelist", DEMUXERS]
+    if start:
+        args += ["-ss", f"{start:.6f}"]
+    if duration is not None:
+        args += ["-t", f"{duration:.6f}"]
+    return [*args, "-i", local_input(path)]

@@ -1,0 +1,371 @@
+"""The designers' preview site, out/site/ (issue #6): an index of every asset and a page per asset.
+
+Built from the store after a run. Each page gets a context dataclass made here; the templates
+(`index.html`, `asset.html` in site_templates/) only loop and print. Pictures the site makes
+itself (source previews, "before" images, soft proofs) come from `pipeline.site.media`.
+
+    out/site/index.html            every input: thumbnail, profile, media, status, warnings
+    out/site/asset/<name>.html     one input: source facts, renditions, comparisons, crops, players
+    out/site/media/<key>.webp      source previews, "before" images, soft proofs (cached)
+    out/site/static/               site.css, site.js
+
+Audio and video (facts written by their stages): outputs whose `facts["renditions"]` entry has
+`role = "waveform"` or `role = "poster"` are shown with the player and as the thumbnail; other
+outputs with an audio/video extension become the player's sources (see README, "What the
+preview site reads").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from markupsafe import Markup
+
+from pipeline.batch.store import Row
+from pipeline.config.workspace import Workspace
+from pipeline.names import safe_name
+from pipeline.site.facts import (
+    AUDIO_TYPES,
+    VIDEO_TYPES,
+    Fact,
+    aspect_of,
+    ext,
+    outputs_of,
+    role,
+    source_facts,
+)
+from pipeline.site.media import PREVIEW_WIDTH, THUMB_WIDTH, Media, Shown, displayable, out_rel
+from pipeline.site.render import href, nice_bytes
+
+FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
+COMPARE_MAX = 1280  # the rendition compared is the largest up to this width
+
+
+# Contexts ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Img:
+    src: str
+    width: int
+    height: int
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Chrome:
+    """What every preview page shares: title, links to the stylesheet, script and index."""
+
+    site_name: str
+    css: str
+    js: str
+    home: str
+    logo: Img | None
+    built: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """One input in the index."""
+
+    name: str
+    input: str
+    profile: str
+    media: str
+    status: str
+    href: str
+    thumb: Img | None
+    warnings: int
+    error: str | None
+    search: str  # lower-case text the search box matches
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str
+    value: int
+    kind: str  # css class: total, processed, warnings, failed, skipped
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    href: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    chrome: Chrome
+    title: str
+    counts: list[Count]
+    profiles: list[str]
+    media: list[str]
+    cards: list[Card]
+    failed: list[Card]
+    pages: list[Link]
+    banners: list[Link]
+
+
+@dataclass(frozen=True)
+class RenditionRow:
+    name: str
+    href: str
+    format: str
+    size: str
+    aspect: str
+    bytes: str
+    saving: str
+    smaller: bool
+    role: str
+
+
+@dataclass(frozen=True)
+class CropBox:
+    label: str
+    box: Markup  # style="left:..%;top:..%;width:..%;height:..%" made here
+    focus: Markup | None  # style="left:..%;top:..%"
+    focus_from: str
+    colour: int  # 0..3, a css class
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    before: Img
+    after: Img
+    after_name: str
+    after_href: str
+
+
+@dataclass(frozen=True)
+class Source:
+    src: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Player:
+    kind: str  # audio | video
+    sources: list[Source]
+    poster: Img | None
+    waveform: Img | None
+    width: int
+    height: int
+    label: str = ""  # which crop, for a video: "9:16, 608x1080"
+    loop: bool = False  # the muted loop for autoplay and banners
+
+
+@dataclass(frozen=True)
+class AssetPage:
+    chrome: Chrome
+    card: Card
+    title: str
+    warnings: list[str]
+    facts: list[Fact]
+    source: Img | None
+    source_note: str
+    crops: list[CropBox]
+    comparisons: list[Comparison]
+    players: list[Player]
+    renditions: list[RenditionRow]
+    quarantine: str | None  # where the error and a copy are (text: quarantine/ is outside out/)
+
+
+# Paths ---------------------------------------------------------------------------------------
+def asset_page_path(row: Row) -> str:
+    """out-relative path of an input's page: flat, safe, unique per (profile, input)."""
+    digest = hashlib.sha1(f"{row.profile}\0{row.input}".encode()).hexdigest()[:8]
+    return f"site/asset/{safe_name(PurePosixPath(row.input).name, 60)}-{digest}.html"
+
+
+# Building ------------------------------------------------------------------------------------
+class PreviewSite:
+    def __init__(self, ws: Workspace, rows: dict[str, Row], media: Media, chrome_for):
+        self.ws = ws
+        self.rows = sorted(rows.values(), key=lambda r: (r.profile, r.input))
+        self.media = media
+        self.chrome_for = chrome_for  # page path -> Chrome
+
+    def _img(self, page: str, shown: Shown | None, alt: str = "") -> Img | None:
+        return Img(href(page, shown.path), shown.width, shown.height, alt) if shown else None
+
+    def thumb(self, page: str, row: Row) -> Img | None:
+        outs = outputs_of(row)
+        alt = f"{PurePosixPath(row.input).name}"
+        if row.media in ("audio", "video"):
+            for want in ("poster", "waveform"):
+                hit = next((r for r in outs if role(r, row.media) == want), None)
+                if hit:
+                    return Img(href(page, out_rel(self.ws, hit["path"])), int(hit.get("width") or 320),
+                               int(hit.get("height") or 180), alt)
+            return None
+        if row.status != "processed" or row.media != "image":
+            return None
+        shown = [r for r in outs if displayable(row, r) and r.get("width")]
+        svg = next((r for r in shown if r.get("format") == "svg"), None)
+        if svg:
+            return Img(href(page, out_rel(self.ws, svg["path"])), int(svg["width"]), int(svg["height"]), alt)
+        # The uncropped rendition, else the crop closest to the card's 4:3.
+        original = [r for r in shown if r.get("aspect", "original") == "original"] or sorted(
+            shown, key=lambda r: abs(r["width"] / max(1, r["height"]) - 4 / 3))[:1]
+        if original:
+            original = [r for r in shown if r.get("aspect") == original[0].get("aspect")]
+            order = sorted(original, key=lambda r: (r["width"] < 300, r["width"], FORMAT_ORDER.index(r["format"])
+                                                    if r["format"] in FORMAT_ORDER else 9))
+            best = order[0]
+            if best["width"] <= 2 * THUMB_WIDTH:
+                return Img(href(page, out_rel(self.ws, best["path"])), int(best["width"]), int(best["height"]), alt)
+            return self._img(page, self.media.thumbnail(out_rel(self.ws, best["path"])), alt)
+        preview = self.media.source_preview(row)  # print: CMYK renditions; the source stands in
+        return self._img(page, self.media.thumbnail(preview.path) if preview else None, alt)
+
+    def card(self, page: str, row: Row, with_thumb: bool = True) -> Card:
+        name = PurePosixPath(row.input).name
+        return Card(name=name, input=row.input, profile=row.profile, media=row.media, status=row.status,
+                    href=href(page, asset_page_path(row)), thumb=self.thumb(page, row) if with_thumb else None,
+                    warnings=len(row.warnings),
+                    error=row.error, search=f"{row.input} {row.profile} {row.media}".lower())
+
+    def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
+        page = "site/index.html"
+        cards = [self.card(page, r) for r in self.rows]
+        status = Counter(r.status for r in self.rows)
+        counts = [Count("assets", len(cards), "total"), Count("processed", status["processed"], "processed"),
+                  Count("with warnings", sum(1 for c in cards if c.warnings), "warnings"),
+                  Count("failed", status["failed"], "failed"), Count("skipped", status["skipped"], "skipped")]
+        return IndexPage(chrome=self.chrome_for(page), title=self.ws.config.name or self.ws.root.name, counts=counts,
+                         profiles=sorted({r.profile for r in self.rows}), media=sorted({r.media for r in self.rows}),
+                         cards=cards, failed=[c for c in cards if c.status == "failed"], pages=pages, banners=banners)
+
+    def asset(self, row: Row) -> AssetPage:
+        page = asset_page_path(row)
+        card = self.card(page, row, with_thumb=False)  # the page shows the source itself
+        outs = outputs_of(row)
+        source, note, crops, comparisons = None, "", [], []
+        if row.media == "image" and row.status == "processed":
+            vector = bool(row.facts.get("vector"))
+            svg = next((r for r in outs if r.get("format") == "svg"), None)
+            if vector and svg:
+                source = Img(href(page, out_rel(self.ws, svg["path"])), int(svg.get("width") or 0),
+                             int(svg.get("height") or 0), "the sanitised SVG source")
+                note = "Vector source: shown as the sanitised SVG; raster renditions are drawn from it."
+            else:
+                source = self._img(page, self.media.source_preview(row), "the source, upright and in sRGB")
+                note = "The source as the pipeline read it: upright, converted to sRGB, scaled to fit."
+            crops = self._crops(outs)
+            if not vector:
+                comparisons = self._comparisons(page, row, outs)
+        return AssetPage(chrome=self.chrome_for(page), card=card, title=card.name, warnings=list(row.warnings),
+                         facts=source_facts(row), source=source, source_note=note, crops=crops,
+                         comparisons=comparisons, players=self._players(page, row, outs),
+                         renditions=[self._rendition(page, row, r) for r in outs],
+                         quarantine=_quarantine(row))
+
+    def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
+        size = f"{r['width']} × {r['height']}" if r.get("width") and r.get("height") else "-"
+        n = r.get("bytes")
+        if n is None:
+            try:
+                n = (self.ws.root / r["path"]).stat().st_size
+            except OSError:
+                n = None
+        saving, smaller = "-", True
+        if n and row.size:
+            ratio = 1 - n / row.size
+            smaller = ratio >= 0
+            # floor, so that 99.6 % reads "99 %": never "100 % smaller" for a file that exists
+            saving = f"{math.floor(abs(ratio) * 100)} % {'smaller' if smaller else 'larger'}"
+        return RenditionRow(name=PurePosixPath(r["path"]).name, href=href(page, out_rel(self.ws, r["path"])),
+                            format=str(r.get("format") or ext(r["path"])), size=size, aspect=str(r.get("aspect") or "-"),
+                            bytes=nice_bytes(n), saving=saving, smaller=smaller, role=role(r, row.media))
+
+    def _crops(self, outs: list[dict]) -> list[CropBox]:
+        boxes: dict[str, CropBox] = {}
+        for r in outs:
+            crop, focus = r.get("crop"), r.get("focus")
+            aspect = aspect_of(r)
+            if not crop or aspect in boxes:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in crop)
+            full = (x0, y0, x1, y1) == (0, 0, 1, 1)
+            if full and r.get("focus_from") != "sidecar":
+                continue  # nothing cut, no focal point given: nothing to draw
+            box = Markup(f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%")
+            dot = Markup(f"left:{float(focus[0]) * 100:.2f}%;top:{float(focus[1]) * 100:.2f}%") if focus else None
+            boxes[aspect] = CropBox(label=aspect, box=box, focus=dot, focus_from=str(r.get("focus_from") or ""),
+                                    colour=len(boxes) % 4)
+        return list(boxes.values())
+
+    def _comparisons(self, page: str, row: Row, outs: list[dict]) -> list[Comparison]:
+        by_aspect: dict[str, list[dict]] = {}
+        for r in outs:
+            if r.get("width") and not role(r, row.media) and r.get("format") != "svg":
+                by_aspect.setdefault(aspect_of(r), []).append(r)
+        out = []
+        for aspect, group in by_aspect.items():
+            shown = [r for r in group if displayable(row, r)]
+            if shown:
+                fit = [r for r in shown if r["width"] <= COMPARE_MAX] or shown
+                top = max(r["width"] for r in fit)
+                best = min((r for r in fit if r["width"] == top),
+                           key=lambda r: FORMAT_ORDER.index(r["format"]) if r["format"] in FORMAT_ORDER else 9)
+                after = Shown(out_rel(self.ws, best["path"]), int(best["width"]), int(best["height"]))
+                label = f"{aspect}: source vs {best['format'].upper()} {best['width']} px"
+            else:  # print: CMYK renditions, shown as a soft proof
+                best = max(group, key=lambda r: r["width"])
+                after = self.media.softproof(best["path"])
+                if after is None:
+                    continue
+                label = f"{aspect}: source vs soft proof of the {best['format'].upper()} for print"
+            before = self.media.before(row, best, min(after.width, PREVIEW_WIDTH))
+            if before is None:
+                continue
+            out.append(Comparison(label=label, before=Img(href(page, before.path), before.width, before.height, "before: the source"),
+                                  after=Img(href(page, after.path), after.width, after.height, "after: the rendition"),
+                                  after_name=PurePosixPath(best["path"]).name,
+                                  after_href=href(page, out_rel(self.ws, best["path"]))))
+        return out
+
+    def _players(self, page: str, row: Row, outs: list[dict]) -> list[Player]:
+        """One player per crop of the video (a 9:16 and a 1:1 are different films, not
+        alternative sources of one), and one per muted loop; MP4 and WebM of one crop are the
+        sources of its player. Audio: one player, its formats the sources."""
+        if row.media not in ("audio", "video") or row.status != "processed":
+            return []
+
+        def img(r: dict | None, alt: str) -> Img | None:
+            if r is None:
+                return None
+            return Img(href(page, out_rel(self.ws, r["path"])), int(r.get("width") or 0), int(r.get("height") or 0), alt)
+
+        def source(r: dict, types: dict[str, str]) -> Source:
+            return Source(href(page, out_rel(self.ws, r["path"])), types[ext(r["path"])])
+
+        if row.media == "audio":
+            audio = [r for r in outs if not role(r, "audio") and ext(r["path"]) in AUDIO_TYPES]
+            waveform = img(next((r for r in outs if role(r, "audio") == "waveform"), None), "waveform")
+            return [Player("audio", [source(r, AUDIO_TYPES) for r in audio], None, waveform, 0, 0)] if audio else []
+        groups: dict[tuple[str, bool], list[dict]] = {}
+        for r in outs:
+            if role(r, "video") in ("", "loop") and ext(r["path"]) in VIDEO_TYPES:
+                groups.setdefault((aspect_of(r), role(r, "video") == "loop"), []).append(r)
+        posters = [r for r in outs if role(r, "video") == "poster"]
+        players = []
+        for (aspect, loop), group in groups.items():
+            poster = next((p for p in posters if aspect_of(p) == aspect), posters[0] if posters else None)
+            w = next((int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640)
+            h = next((int(r["height"]) for r in group if r.get("height")), int(poster.get("height") or 360) if poster else 360)
+            players.append(Player("video", [source(r, VIDEO_TYPES) for r in group], img(poster, f"poster frame, {aspect}"),
+                                  None, w, h, f"{aspect}, {w}x{h}", loop))
+        return players
+
+
+def _quarantine(row: Row) -> str | None:
+    if row.status != "failed":
+        return None
+    from pipeline.batch.engine import quarantine_name
+
+    return f"quarantine/{quarantine_name(row.input)}.error.txt"
