@@ -331,7 +331,7 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
     for name, digest in originals.items():
         if not (inbox / name).is_file() or _sha(inbox / name) != digest:
             problems.append(f"original {name} missing or changed")
-    from pipeline.batch.engine import quarantine_name
+    from pipeline.batch.quarantine import quarantine_name
 
     for rel, status in want.items():
         q = ws / "quarantine" / quarantine_name(rel)

@@ -7,7 +7,7 @@ to the stages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +86,10 @@ class Job:
     facts: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     outputs: tuple[Output, ...] = ()
+    # How far a long step is: progress("video encoding", 0.4). The worker connects it to the
+    # engine's display; elsewhere (probe, tests) it says nothing.
+    progress: Callable[[str, float], None] = field(default=lambda what, fraction: None, repr=False,
+                                                   compare=False)
 
     def warn(self, message: str) -> Job:
         return replace(self, warnings=(*self.warnings, message))

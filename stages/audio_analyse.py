@@ -85,7 +85,7 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
         end = None  # to the end; the probe's length is an estimate for some MP3s
     stderr = run_for_figures(analysis_args(job, opts, start, None if end is None else end - start),
                              timeout=job.limits.timeout, what="audio analysis",
-                             duration=(end if end is not None else length) - start)
+                             duration=(end if end is not None else length) - start, progress=job.progress)
     stats = _stats(stderr)
     main, clip = stats.get("main", {}), stats.get("clip", {})
     rate = job.facts.get("sample_rate") or 0

@@ -166,9 +166,11 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
         if levelled is not None:
             ffmpeg_run.run([*source, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
                             "-af", f"{prep},{level}", "-c:a", "pcm_f32le", "-rf64", "auto", "-y", str(levelled)],
-                           timeout=timeout, what="audio levelling", duration=trim["end"] - trim["start"])
+                           timeout=timeout, what="audio levelling", duration=trim["end"] - trim["start"],
+                           progress=job.progress)
         tags = [a for k, v in tags_for(job, opts).items() for a in ("-metadata", f"{k}={v}")]
         after = {}
+        progress = job.progress
         for fmt in opts.formats:
             final = job.out_dir / f"{stem}.{EXTENSIONS[fmt]}"
 
@@ -181,7 +183,8 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
                 ffmpeg_run.run([*inputs, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
                                 *(["-af", ",".join(filters)] if filters else []), *encoder_args(fmt, opts),
                                 *tags, "-fflags", "+bitexact", "-y", str(tmp)],
-                               timeout=timeout, what=f"{fmt} encoding", duration=trim["end"] - trim["start"])
+                               timeout=timeout, what=f"{fmt} encoding", duration=trim["end"] - trim["start"],
+                               progress=progress)
 
             size = write_atomic(final, job.tmp_dir, write)
             got = loudness.measure(final, timeout=timeout)

@@ -200,7 +200,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
 
     def write() -> None:
         ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding",
-                       duration=length)
+                       duration=length, progress=job.progress)
         for main, tmp in copies:  # the muted loops, cut from the encoded MP4
             _loop_from(main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout)
 

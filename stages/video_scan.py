@@ -117,7 +117,8 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     v = (v.filter("blackframe", amount=0, threshold=32)
          .filter("freezedetect", n="-60dB", d=1).filter("metadata", mode="print"))
     args = argv(v.output("-", f="null"))
-    log = loudness.run_for_figures(args, timeout=timeout, what="video scan", duration=length)  # metadata=print logs at info level
+    log = loudness.run_for_figures(args, timeout=timeout, what="video scan", duration=length,
+                                   progress=job.progress)  # metadata=print logs at info level
     frames = parse_frames(log)
     if not frames:
         raise InputError("no video frames could be decoded in the kept part")

@@ -259,7 +259,7 @@ def test_truncated_audio_and_hostile_playlists_fail_cleanly_and_read_nothing_els
         stop.set()
         thread.join()
     assert not opened.is_set(), "a playlist made something open the file it points at"
-    from pipeline.batch.engine import quarantine_name
+    from pipeline.batch.quarantine import quarantine_name
 
     for name in ("truncated.mp3", "passwd.m3u8", "local.m3u8", "list.mp3"):
         item = ws.item(f"inbox/web/{name}")

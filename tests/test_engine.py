@@ -42,7 +42,7 @@ def test_every_broken_file_fails_alone_with_one_line_and_a_quarantine_record(ws)
         assert item["error"] and "\n" not in item["error"] and len(item["error"]) < 300, item
         assert "Traceback" not in item["error"] and "internal error" not in item["error"], item
         assert item["outputs"] == []
-        from pipeline.batch.engine import quarantine_name
+        from pipeline.batch.quarantine import quarantine_name
 
         q = ws.root / "quarantine" / quarantine_name(f"inbox/web/{name}")
         assert q.is_file() and sha(q) == before[name], name

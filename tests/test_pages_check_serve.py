@@ -16,6 +16,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 from conftest import screenshot
+from pipeline.batch.engine import run
+from pipeline.commands.publish import publish
 
 
 def soup(path: Path) -> BeautifulSoup:
@@ -259,7 +261,7 @@ def served(ws):
 
     ws.drop("images/tiny-128.jpg")
     ws.write("pages/hello.toml", PAGE)
-    watcher = Watcher(ws.root, echo=lambda _: None, jobs=1)
+    watcher = Watcher(ws.root, lambda w: run(w, jobs=1, command="serve", after=(publish,)), echo=lambda _: None)
     assert watcher.tick()  # the first look runs the pipeline
     server = make_server(Workspace.open(ws.root), port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

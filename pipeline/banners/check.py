@@ -19,7 +19,7 @@ from pathlib import Path
 import defusedxml.ElementTree as SafeET
 from bs4 import BeautifulSoup
 
-from pipeline.banners.spec import KB, Banner, Platform, Violation, click_url_problems
+from pipeline.banners.spec import BUDGET_KB, KB, Banner, Platform, Violation, click_url_problems
 
 NAME = re.compile(r"^[0-9A-Za-z._-]+$")
 CLUTTER = {".ds_store", "__macosx", "thumbs.db", "desktop.ini"}
@@ -76,8 +76,6 @@ def check_weight(zip_bytes: int, banner: Banner, size: str) -> list[Violation]:
 
 
 def _iab(banner: Banner, size: str) -> int:
-    from pipeline.banners.spec import BUDGET_KB
-
     return banner.spec.budgets.get(size, BUDGET_KB[size])
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.banners.spec import BUDGET_KB, IAB_NAMES, PLATFORMS, RULES, BannerFile, Frame, Style
+from pipeline.config.schema import key_table as table
 
 
 def _keys() -> str:
-    from pipeline.commands.docgen import table
-
     text = table(BannerFile) + "\n`[style]`:\n\n" + table(Style, "style.") + "\n`[[frames]]` (each):\n\n" + table(Frame)
     return (text.replace(f"{Style!s}", "table").replace(f"a list of {Frame!s}s", "a list of tables"))
 

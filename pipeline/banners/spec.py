@@ -18,12 +18,10 @@ import tomllib
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pipeline.config.schema import between, key, load_table, positive
-
-if TYPE_CHECKING:
-    from pipeline.config.workspace import Workspace
+from pipeline.config.workspace import Workspace
 
 # IAB New Ad Portfolio fixed sizes (+ Google's 320x100 and 336x280) -> initial-load budget in KB.
 BUDGET_KB: dict[str, int] = {

@@ -11,72 +11,31 @@ import contextlib
 import json
 import logging
 import os
-import queue as queue_module
-import shutil
 import signal
 import sqlite3
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.atomic import clear_tmp, write_bytes_atomic
-from pipeline.batch.forkserver import forkserver
+from pipeline.batch.executor import WorkerPool
 from pipeline.batch.lock import workspace_lock
+from pipeline.batch.quarantine import quarantine, unquarantine
+from pipeline.batch.report import RunReport, item
 from pipeline.batch.store import Row, Store, now
-from pipeline.batch.worker import DISK_FULL, file_sha256, init_worker, process
-from pipeline.commands.publish import publish
+from pipeline.batch.worker import DISK_FULL, file_sha256
 from pipeline.config.sidecar import read_sidecar
 from pipeline.config.workspace import Candidate, Workspace
-from pipeline.errors import DiskFullError, ExitCode
+from pipeline.errors import DiskFullError
 from pipeline.job import Result, Task
-from pipeline.names import one_line, printable, safe_name
+from pipeline.media.sniff import sniff
+from pipeline.names import one_line, printable
 
 log = logging.getLogger("crossmedia")
 
 SECTION_OF_MEDIA = {"image": "image", "audio": "audio", "video": "video"}
-
-@dataclass
-class RunReport:
-    started: str
-    finished: str = ""
-    counts: dict = field(default_factory=lambda: {"processed": 0, "failed": 0, "skipped": 0})
-    items: list[dict] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    interrupted: bool = False
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        return ExitCode.INPUTS_FAILED if self.counts["failed"] else ExitCode.OK
-
-    def as_dict(self) -> dict:
-        # Shallow: asdict() deep-copied every item (W3: a third of a no-op run, #8).
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["exit_code"] = int(self.exit_code)
-        return d
-
-
-def _item(result: Result | Row, status: str | None = None, with_facts: bool = False) -> dict:
-    item = {
-        "input": result.input,
-        "profile": result.profile,
-        "media": result.media,
-        "status": status or result.status,
-        "outputs": list(result.outputs),
-        "warnings": list(result.warnings),
-        "error": result.error,
-    }
-    if with_facts:
-        item["facts"] = result.facts
-    return item
-
 
 class Stop:
     """Set by SIGINT/SIGTERM: no new inputs start; those in flight finish and are recorded."""
@@ -98,15 +57,22 @@ class Stop:
         return lambda: [signal.signal(s, h) for s, h in old.items()]
 
 
+# A step that runs after each batch, under the same lock: (workspace, report, inputs_changed).
+# The commands pass the publish step (site, pages, banners); the engine knows none of them.
+AfterRun = Callable[[Workspace, RunReport, bool], None]
+
+
 def run(ws: Workspace, *, jobs: int | None = None, command: str = "run",
         on_result: Callable[[Result, int, int], None] | None = None,
-        on_step: Callable[[str, str, float, int], None] | None = None) -> RunReport:
+        on_step: Callable[[str, str, float, int], None] | None = None,
+        after: Sequence[AfterRun] = ()) -> RunReport:
     """`crossmedia run`: take the lock, process what is new or changed, write out/report.json."""
     with workspace_lock(ws.state, command):
         stop = Stop()
         restore = stop.install()
         try:
-            return run_locked(ws, jobs=jobs, on_result=on_result, on_step=on_step, stop=stop.event)
+            return run_locked(ws, jobs=jobs, on_result=on_result, on_step=on_step, stop=stop.event,
+                              after=after)
         except (OSError, sqlite3.OperationalError) as e:
             if not disk_full(e):
                 raise
@@ -126,11 +92,13 @@ def disk_full(e: BaseException) -> bool:
 def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event | None = None,
                on_result: Callable[[Result, int, int], None] | None = None,
                on_step: Callable[[str, str, float, int], None] | None = None,
-               only: Iterable[str] | None = None, pool: WorkerPool | None = None) -> RunReport:
+               only: Iterable[str] | None = None, pool: WorkerPool | None = None,
+               after: Sequence[AfterRun] = ()) -> RunReport:
     """The batch itself; the caller holds the workspace lock (run, or the watcher).
 
     `only`: workspace-relative inputs to consider (the watcher's settled files); the others keep
-    their state. `pool`: workers to reuse (the watcher's); by default one for this batch."""
+    their state. `pool`: workers to reuse (the watcher's); by default one for this batch.
+    `after`: steps run once the store is closed, before report.json is written."""
     stop = stop or threading.Event()
     report = RunReport(started=now())
     left = clear_tmp(ws.tmp) + clear_tmp(ws.state_tmp)
@@ -166,7 +134,9 @@ def run_locked(ws: Workspace, *, jobs: int | None = None, stop: threading.Event 
         store.finish_run(run_id, report.counts)
     finally:
         store.close()
-    publish(ws, report, inputs_changed=bool(report.counts["processed"] or report.removed or not ws.report_path.exists()))
+    changed = bool(report.counts["processed"] or report.removed or not ws.report_path.exists())
+    for step in after:
+        step(ws, report, changed)
     write_bytes_atomic(ws.report_path, ws.tmp, json.dumps(report.as_dict(), indent=1, ensure_ascii=False).encode())
     return report
 
@@ -183,7 +153,7 @@ def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunRe
         if wanted is not None and cand.rel not in wanted:
             row = rows.get(cand.rel)
             if row is not None:
-                items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+                items.append(item(row, "failed" if row.status == "failed" else "skipped"))
             continue
         out_dir = ws.output_dir(cand.rel, cand.profile)
         if cand.problem or out_dir in claimed:
@@ -197,13 +167,13 @@ def _plan(ws: Workspace, store: Store, rows: dict[str, Row], only, report: RunRe
         claimed[out_dir] = cand.rel
         row = rows.get(cand.rel)
         if row is not None and _unchanged(ws, store, cand, row):
-            items.append(_item(row, "failed" if row.status == "failed" else "skipped"))
+            items.append(item(row, "failed" if row.status == "failed" else "skipped"))
             continue
         tasks.append((cand.size, Task(str(ws.root), cand.rel, cand.profile, cand.sidecar)))
     for rel, row in rows.items():
         if rel not in seen and (wanted is None or rel in wanted):
             _remove_outputs(ws, row.outputs)
-            _unquarantine(ws, rel)
+            unquarantine(ws, rel)
             store.remove(rel)
             report.removed.append(rel)
     tasks.sort(key=lambda t: -t[0])  # largest first: the batch ends with small files on both cores
@@ -265,7 +235,7 @@ def _execute(ws, store, rows, tasks, pool: WorkerPool, stop, report, on_result, 
         if result.traceback:
             log.error("internal error on %s:\n%s", printable(result.input), result.traceback)
         _record(ws, store, rows.get(result.input), result)
-        report.items.append(_item(result, with_facts=result.status == "processed"))
+        report.items.append(item(result, with_facts=result.status == "processed"))
         report.counts[result.status] += 1
         if on_result:
             on_result(result, done, total)
@@ -294,8 +264,6 @@ def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
     """Fewer inputs than workers (a file dropped on an idle watcher): give each image input's
     formats to several workers. Each share decodes the file again (tens of milliseconds for the
     sizes where this matters) and writes only its own formats; the results are merged."""
-    from pipeline.media.sniff import sniff
-
     share = workers // len(tasks)
     out = []
     for task in tasks:
@@ -326,102 +294,6 @@ def _merge(results: list[Result]) -> Result:
                    facts={**first.facts, "renditions": renditions}, seconds=max(r.seconds for r in results))
 
 
-class WorkerPool:
-    """Worker processes that run Tasks: the executor seam. Kept across batches by the watcher
-    (no start-up per drop); replaced after a worker dies."""
-
-    def __init__(self, ws: Workspace, workers: int):
-        self.ws, self.workers = ws, max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
-        self.progress = None  # the queue workers report long inputs' progress on
-
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            ctx = forkserver()
-            # Bounded: a worker drops progress updates rather than wait on a slow terminal.
-            self.progress = ctx.Queue(maxsize=1000)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.ws.config.limits.memory_mb, os.getpid(), self.progress))
-        return self._pool
-
-    def warm(self) -> None:
-        """Start every worker now, so that the first input does not wait for them."""
-        pool = self._executor()
-        for fut in [pool.submit(time.sleep, 0.05) for _ in range(self.workers)]:
-            fut.result()
-
-    def _drain(self, step: Callable[[str, str, float], None]) -> None:
-        latest: dict[str, tuple[str, float]] = {}
-        with contextlib.suppress(queue_module.Empty, OSError, ValueError):
-            while len(latest) < 1000:
-                input, what, fraction = self.progress.get_nowait()
-                latest[input] = (what, fraction)
-        for input, (what, fraction) in latest.items():
-            step(input, what, fraction)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-            self.progress = None  # a killed worker may have held its lock: the next pool gets a new one
-
-    def _kill(self) -> None:
-        if self._pool is not None:
-            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
-                proc.kill()
-        self.close()
-
-    def run(self, tasks: list[Task], stop: threading.Event, finish: Callable[[Result], None],
-            step: Callable[[str, str, float], None] | None = None) -> tuple[list[Task], list[Task]]:
-        """Run tasks until done, stopped, or a worker dies; `step(input, what, fraction)` hears
-        how far long inputs are.
-
-        Returns (tasks in flight when a worker died, tasks not started yet).
-        """
-        limits = self.ws.config.limits
-        pool = self._executor()
-        queue = list(tasks)
-        running: dict[Future, tuple[Task, float]] = {}
-        broken: list[Task] = []
-        while queue or running:
-            # Two per worker keeps both busy while staying quick to stop.
-            while queue and len(running) < self.workers * 2 and not stop.is_set():
-                task = queue.pop(0)
-                running[pool.submit(process, task)] = (task, time.monotonic())
-            if not running:
-                break
-            finished, _ = wait(list(running), timeout=0.25 if step else 1.0, return_when=FIRST_COMPLETED)
-            if step:
-                self._drain(step)
-            for fut in finished:
-                task, _ = running.pop(fut)
-                try:
-                    finish(fut.result())
-                except BrokenProcessPool:
-                    broken.append(task)
-            # The alarm in the worker cannot interrupt C code that never returns: past the limit
-            # (plus grace) the pool is killed; the overdue input fails, the others are retried.
-            overdue = {f for f, (_, started) in running.items() if time.monotonic() - started > limits.timeout + 30}
-            if broken or overdue:
-                self._kill()
-                for fut, (task, _) in running.items():
-                    if fut.done() and not fut.cancelled() and fut.exception() is None:
-                        finish(fut.result())
-                    elif fut in overdue:
-                        finish(Result(task.input, task.profile, "unknown", "failed",
-                                      error=f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
-                    else:
-                        broken.append(task)
-                break
-        return broken, queue
-
-
 def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> None:
     if result.status == "failed":
         _record_failure(ws, store, old, result)
@@ -429,7 +301,7 @@ def _record(ws: Workspace, store: Store, old: Row | None, result: Result) -> Non
     if old is not None:
         _remove_outputs(ws, [p for p in old.outputs if p not in set(result.outputs)])
         if old.status == "failed":
-            _unquarantine(ws, result.input)
+            unquarantine(ws, result.input)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status=result.status,
                      size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256, recipe=result.recipe,
                      outputs=result.outputs, warnings=result.warnings, error=None, facts=result.facts,
@@ -446,7 +318,7 @@ def _record_failure(ws: Workspace, store: Store, old: Row | None, result: Result
     if wrote:
         _remove_partial(ws, result)
     if not result.retry:
-        _quarantine(ws, result)
+        quarantine(ws, result)
     log.error("failed %s: %s", printable(result.input), result.error)
     store.record(Row(input=result.input, profile=result.profile, media=result.media, status="failed",
                      size=result.size, mtime_ns=result.mtime_ns, sha256=result.sha256,
@@ -465,45 +337,6 @@ def _remove_partial(ws: Workspace, result: Result) -> None:
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
         folder.rmdir()
-
-
-def quarantine_name(rel: str) -> str:
-    return safe_name(rel.replace("/", "__"), limit=120)
-
-
-def _quarantine(ws: Workspace, result: Result) -> None:
-    """quarantine/<safe name>: a copy of the input (the original stays where it was) and
-    <safe name>.error.txt saying what is wrong with it."""
-    name = quarantine_name(result.input)
-    source = ws.root / result.input
-    ws.quarantine.mkdir(parents=True, exist_ok=True)
-    text = (f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
-            f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
-    try:
-        if source.is_file() and not source.is_symlink():
-            write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)
-    except OSError as e:
-        text += f"note: the copy failed ({e.strerror}); the original is still at {result.input}\n"
-    write_bytes_atomic(ws.quarantine / f"{name}.error.txt", ws.state_tmp, text.encode())
-
-
-def write_atomic_copy(source: Path, final: Path, tmp_dir: Path) -> None:
-    from pipeline.atomic import write_atomic
-
-    if final.exists() and final.stat().st_size == source.stat().st_size and file_sha256(final) == file_sha256(source):
-        return
-    try:
-        write_atomic(final, tmp_dir, lambda tmp: shutil.copyfile(source, tmp))
-    except OSError as e:
-        if "empty file" not in str(e):
-            raise
-        final.write_bytes(b"")  # a zero-byte input is quarantined as what it is
-
-
-def _unquarantine(ws: Workspace, rel: str) -> None:
-    name = quarantine_name(rel)
-    for p in (ws.quarantine / name, ws.quarantine / f"{name}.error.txt"):
-        p.unlink(missing_ok=True)
 
 
 def _remove_outputs(ws: Workspace, outputs: Iterable[str]) -> None:

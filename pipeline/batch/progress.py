@@ -1,13 +1,13 @@
 """Progress: a bar on a terminal, one plain line per input otherwise (cron mails, logs).
 
 Long inputs (a video encode, an hour of audio) also report how far along they are from inside
-the worker: `report()` there puts (input, step, fraction) on a queue the engine drains, and
-`Progress.step` shows it on the bar; under cron, a line every 30 s for an input still running.
+the worker (`Job.progress`, see `pipeline.batch.worker.Reporter`): (input, step, fraction) on a
+queue the engine drains, shown by `Progress.step` on the bar; under cron, a line every 30 s for
+an input still running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 
@@ -75,36 +75,3 @@ def describe(result: Result) -> str:
 
 # Under cron a running input says how far it is at most this often (seconds).
 PLAIN_EVERY = 30.0
-
-# Worker side ----------------------------------------------------------------------------------
-_channel = None  # a multiprocessing queue to the engine, set when the worker starts
-_input = ""  # the input this worker is on
-_last = 0.0
-
-
-def connect(channel) -> None:
-    global _channel
-    _channel = channel
-    if channel is not None:
-        channel.cancel_join_thread()  # a worker's exit never waits on undelivered progress
-
-
-def listening() -> bool:
-    return _channel is not None
-
-
-def begin(input: str) -> None:
-    global _input, _last
-    _input, _last = input, 0.0
-
-
-def report(what: str, fraction: float) -> None:
-    """From a stage: the current input is `fraction` through `what`. At most 4 a second; never
-    blocks or fails the job (progress is a courtesy)."""
-    global _last
-    now = time.monotonic()
-    if _channel is None or (now - _last < 0.25 and fraction < 1.0):
-        return
-    _last = now
-    with contextlib.suppress(Exception):  # a full or closed queue: drop the update
-        _channel.put_nowait((_input, what, fraction))

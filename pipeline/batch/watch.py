@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.batch.engine import RunReport, Stop, WorkerPool, run_locked
+from pipeline.batch.engine import AfterRun, Stop, run_locked
+from pipeline.batch.executor import WorkerPool
 from pipeline.batch.lock import holder, workspace_lock
 from pipeline.batch.progress import Progress
+from pipeline.batch.report import RunReport
 from pipeline.batch.store import Store, now
 from pipeline.config.workspace import Workspace
 from pipeline.errors import ExitCode
@@ -67,8 +70,9 @@ class Handler(FileSystemEventHandler):
 
 class Watcher:
     def __init__(self, ws: Workspace, *, settle: float, poll: bool, jobs: int | None,
-                 rescan: float = 300.0, stream=None):
+                 rescan: float = 300.0, stream=None, after: Sequence[AfterRun] = ()):
         self.ws = ws
+        self.after = after  # steps after each batch (the commands' publish step)
         self.settle = settle
         self.poll = poll
         self.rescan = rescan
@@ -205,7 +209,7 @@ class Watcher:
         progress = Progress(self.stream)
         try:
             report = run_locked(self.ws, only=only, pool=pool, stop=self.stop.event, on_result=progress.update,
-                                on_step=progress.step)
+                                on_step=progress.step, after=self.after)
         except Exception as e:  # a bug or a damaged workspace: say it, keep watching
             log.exception("watch batch failed")
             self.state["last_error"] = f"{type(e).__name__}: {e}"

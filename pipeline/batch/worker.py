@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.batch import progress
 from pipeline.config.sidecar import parse_sidecar, read_sidecar
 from pipeline.config.workspace import Workspace
 from pipeline.errors import CrossmediaError, InputError
 from pipeline.job import Job, Result, Task
+from pipeline.media.avprobe import resolve_av
 from pipeline.media.sniff import sniff
 from pipeline.names import one_line
 
@@ -34,6 +34,25 @@ log = logging.getLogger("crossmedia")
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+# This worker process's queue to the engine's progress display (set by init_worker).
+_channel = None
+
+
+class Reporter:
+    """`Job.progress` in a worker: (input, step, fraction) onto the engine's queue, at most 4 a
+    second; never blocks or fails the job (progress is a courtesy)."""
+
+    def __init__(self, input: str, channel):
+        self.input, self.channel, self.last = input, channel, 0.0
+
+    def __call__(self, what: str, fraction: float) -> None:
+        now = time.monotonic()
+        if self.channel is None or (now - self.last < 0.25 and fraction < 1.0):
+            return
+        self.last = now
+        with contextlib.suppress(Exception):  # a full or closed queue: drop the update
+            self.channel.put_nowait((self.input, what, fraction))
 
 
 class JobTimeout(Exception):
@@ -44,7 +63,10 @@ def init_worker(memory_mb: int, engine_pid: int | None = None, progress_channel=
     """Process-pool initializer: cap the address space so one input cannot take the machine,
     end with the engine process, report progress of long inputs to it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
-    progress.connect(progress_channel)
+    global _channel
+    _channel = progress_channel
+    if progress_channel is not None:
+        progress_channel.cancel_join_thread()  # a worker's exit never waits on undelivered progress
     if engine_pid is not None:
         threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
     limit = memory_mb * 1024 * 1024
@@ -108,8 +130,6 @@ def file_sha256(path: Path) -> str:
 
 def route(path: Path) -> tuple[str, str]:
     """(kind the chains know, media kind for the report), or InputError saying what the file is."""
-    from stages import resolve_av
-
     found = sniff(path)
     if found.kind in ("image", "svg"):
         return found.kind, "image"
@@ -123,13 +143,15 @@ def route(path: Path) -> tuple[str, str]:
 
 def process(task: Task) -> Result:
     """Process one input completely; never raises for anything the input can do."""
+    # Imported on the first input, not with this module: the engine imports this module for the
+    # pool, and the stages bring numpy, ffmpeg-python and libvips (0.16 s, 23 MiB) that a no-op
+    # run never needs. Workers pay it once; the fork server does not preload it.
     from stages import CHAINS, STAGES
 
     ws = workspace(task.workspace)
     source = ws.root / task.input
     started = time.monotonic()
     media = "unknown"
-    progress.begin(task.input)
     sidecar_path = ws.root / task.sidecar if task.sidecar else None
     if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
         # Re-pointed since the scan: never read what lies outside the workspace (#8).
@@ -160,7 +182,8 @@ def process(task: Task) -> Result:
                               seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
             job = Job(source=source, rel=task.input, kind=kind, profile=profile,
                       out_dir=ws.output_dir(task.input, task.profile), tmp_dir=ws.tmp,
-                      workspace=ws.root, limits=ws.config.limits, sidecar=sidecar)
+                      workspace=ws.root, limits=ws.config.limits, sidecar=sidecar,
+                      progress=Reporter(task.input, _channel))
             for name in chain:
                 job = STAGES[name](job, options)
     except CrossmediaError as e:

@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageDraw
 
+from pipeline.batch.engine import run
+from pipeline.batch.progress import Progress
+from pipeline.commands.publish import publish
 from pipeline.config.icc import find_icc
 from pipeline.config.settings import CONFIG_NAME
 from pipeline.config.workspace import Workspace, init_workspace
+from pipeline.media import ffmpeg_run
 
 LOGO = """<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="240" height="80" viewBox="0 0 240 80">
@@ -120,8 +124,6 @@ JINGLE = ("aevalsrc=exprs='0.3*sin(2*PI*220*pow(2\\,(floor(mod(t*3\\,3))*4)/12)*
 
 
 def jingle(path: Path) -> None:
-    from pipeline.media import ffmpeg_run
-
     ffmpeg_run.run(["-protocol_whitelist", "file", "-f", "lavfi", "-i", JINGLE, "-c:a", "pcm_s16le", str(path)],
                    timeout=60, what="demo jingle")
 
@@ -132,8 +134,6 @@ CLIP = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i",
 
 
 def clip(path: Path) -> None:
-    from pipeline.media import ffmpeg_run
-
     ffmpeg_run.run(["-protocol_whitelist", "file", *CLIP, str(path)], timeout=60, what="demo clip")
 
 
@@ -191,9 +191,6 @@ def make_samples(root: Path) -> list[str]:
 
 
 def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = print) -> int:
-    from pipeline.batch.engine import run
-    from pipeline.batch.progress import Progress
-
     root = Path(root)
     if not (root / CONFIG_NAME).exists():
         init_workspace(root, "crossmedia demo")
@@ -206,7 +203,8 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
         echo(f"made {len(made)} sample files in {root / 'inbox'}")
     ws = Workspace.open(root)
     with Progress() as progress:
-        report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step)
+        report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step,
+                     after=(publish,))
     c = report.counts
     echo(f"\n{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged")
     for note in report.notes:

@@ -15,21 +15,20 @@ from pathlib import Path
 
 import click
 
-from pipeline.config.schema import describe_fields
+from pipeline.banners import docs as banner_docs
+from pipeline.commands.cli import cli
+from pipeline.config import profile, sidecar
+from pipeline.config import settings as config
+from pipeline.config.schema import key_table
+from pipeline.site import page_files
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def table(cls: type, prefix: str = "") -> str:
-    rows = ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
-    for name, kind, default, text in describe_fields(cls):
-        rows.append(f"| `{prefix}{name}` | {kind} | `{default}` | {text.replace('|', '/')} |")
-    return "\n".join(rows) + "\n"
+table = key_table
 
 
 def cli_reference() -> str:
-    from pipeline.commands.cli import cli
-
     parts = []
     # the same text on every terminal, and as the command itself shows it
     width = {"terminal_width": 100, "max_content_width": 100, "help_option_names": ["-h", "--help"]}
@@ -43,10 +42,6 @@ def cli_reference() -> str:
 
 
 def sections() -> dict[str, Callable[[], str]]:
-    from pipeline.config import profile, sidecar
-    from pipeline.config import settings as config
-    from pipeline.site import page_files
-
     out: dict[str, Callable[[], str]] = {
         "workspace-config": lambda: (table(config.WorkspaceConfig) + "\n`[limits]`:\n\n" + table(config.Limits, "limits.")
                                      + "\n`[watch]`:\n\n" + table(config.WatchOptions, "watch.")),
@@ -57,8 +52,6 @@ def sections() -> dict[str, Callable[[], str]]:
     }
     for kind, cls in profile.SECTIONS.items():
         out[kind] = lambda cls=cls: table(cls)
-    from pipeline.banners import docs as banner_docs
-
     out.update(banner_docs.sections())  # banner file keys, sizes, platforms, rules (#7)
     return out
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from PIL import features
+
+from pipeline.config.icc import find_icc
+
 FIX_APT = "sudo apt-get install -y {pkg}   (or run ./dev setup, which does it on Debian/Ubuntu)"
 
 
@@ -21,10 +25,6 @@ def _version(cmd: list[str]) -> str:
 
 
 def checks() -> list[dict]:
-    from PIL import features
-
-    from pipeline.config.icc import find_icc
-
     results = []
     for tool in ("ffmpeg", "ffprobe"):
         path = shutil.which(tool)

@@ -9,11 +9,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipeline.batch.worker import route
 from pipeline.config.profile import load_profiles
 from pipeline.config.settings import Limits
 from pipeline.config.sidecar import parse_sidecar, read_sidecar
 from pipeline.errors import CrossmediaError
 from pipeline.job import Job
+from stages import CHAINS, STAGES, WRITERS
 
 # Facts worth showing a person, in this order.
 SHOWN = ["format", "mode", "width", "height", "display_width", "display_height", "orientation", "frames", "dpi",
@@ -23,9 +25,6 @@ SHOWN = ["format", "mode", "width", "height", "display_width", "display_height",
 
 
 def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | None = None) -> dict:
-    from pipeline.batch.worker import route
-    from stages import CHAINS, STAGES, WRITERS
-
     path = Path(path)
     all_profiles = load_profiles(workspace.resolve() if workspace else None)
     unknown = [p for p in profiles or [] if p not in all_profiles]

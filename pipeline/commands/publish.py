@@ -8,15 +8,11 @@ input's fault, items for the page and banner files it built or refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pipeline.banners.spec import STATE, banner_files
+from pipeline.batch.report import RunReport
 from pipeline.config.workspace import Workspace
 from pipeline.site.build import build_site
 from pipeline.site.check import check_notes
-
-if TYPE_CHECKING:
-    from pipeline.batch.engine import RunReport
 
 
 def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:

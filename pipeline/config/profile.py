@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pipeline.config.icc import find_icc
 from pipeline.config.schema import aspects, between, key, load_table, positive, problem
+from pipeline.config.sidecar import parse_time
 from pipeline.errors import ConfigError
 
 # Package data (importlib.resources): a wheel carries them; an installed package is a folder.
@@ -160,8 +161,6 @@ def _crf(value: dict[str, int]) -> str | None:
 def _poster_time(value: float | str) -> str | None:
     if value == "auto":
         return None
-    from pipeline.config.sidecar import parse_time
-
     try:
         parse_time(value)
     except ValueError as e:

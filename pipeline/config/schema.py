@@ -213,3 +213,11 @@ def describe_fields(cls: type) -> list[tuple[str, str, str, str]]:
             default = "(table)"
         rows.append((f.name, _describe(hints[f.name]), default, f.metadata["help"]))
     return rows
+
+
+def key_table(cls: type, prefix: str = "") -> str:
+    """A Markdown table of a config class's keys, for the generated reference in docs/."""
+    rows = ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
+    for name, kind, default, text in describe_fields(cls):
+        rows.append(f"| `{prefix}{name}` | {kind} | `{default}` | {text.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

@@ -22,7 +22,6 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.batch import progress
 from pipeline.errors import InputError, MissingTool
 from pipeline.names import one_line
 
@@ -56,19 +55,20 @@ def summarise(stderr: str, limit: int = 240) -> str:
     return one_line("; ".join(dict.fromkeys(tail)), limit) or "ffmpeg failed without saying why"
 
 
-def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: float | None = None) -> str:
+def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: float | None = None,
+        progress: Callable[[str, float], None] | None = None) -> str:
     """Run ffmpeg with `args` (everything after the executable); return its stderr.
 
     Adds `-nostdin -hide_banner -nostats`. With `duration` (seconds of media this run goes
-    through) and an engine listening, adds `-progress pipe:1` and reports the fraction done as
-    `what` to the progress display. Every `-i` in `args` must be preceded by
+    through) and a `progress` reporter (the job's), adds `-progress pipe:1` and reports the
+    fraction done as `what`. Every `-i` in `args` must be preceded by
     `-protocol_whitelist file` (use `input_args`). Raises InputError with one line on failure
     or when `timeout` seconds pass.
     """
     cmd = [executable("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-    if duration and progress.listening():
+    if duration and progress is not None:
         return _run_with_progress([*cmd, "-progress", "pipe:1", *args], timeout, what,
-                                  lambda seconds: progress.report(what, seconds / duration))
+                                  lambda seconds: progress(what, seconds / duration))
     try:
         done = subprocess.run([*cmd, *args], capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

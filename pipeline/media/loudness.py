@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import InputError
@@ -77,14 +78,16 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
             "-f", "null", "-"]
 
 
-def run_for_figures(args: list[str], *, timeout: float, what: str, duration: float | None = None) -> str:
+def run_for_figures(args: list[str], *, timeout: float, what: str, duration: float | None = None,
+                    progress: Callable[[str, float], None] | None = None) -> str:
     """Run ffmpeg at info level, where ebur128, astats and silencedetect print; return stderr.
 
     ffmpeg_run runs at error level; a later `-loglevel` wins. On failure the stderr tail would be
     those figures, not the reason: run once more at error level for the one-line error.
     """
     try:
-        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what, duration=duration)
+        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what, duration=duration,
+                              progress=progress)
     except InputError as first:
         if "took longer" in str(first):
             raise

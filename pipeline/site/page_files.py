@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.config.schema import aspects, key, load_table
+from pipeline.config.schema import key_table as table
 from pipeline.config.workspace import Workspace
 from pipeline.errors import CrossmediaError
 from pipeline.names import one_line, safe_name
@@ -112,8 +113,6 @@ def _with_link(block: PageBlock, link: PageLink | None) -> PageBlock:
 
 def reference() -> str:
     """The README's page-file key tables (`python -m pipeline.commands.docgen`)."""
-    from pipeline.commands.docgen import table
-
     def clean(text: str) -> str:
         return (text.replace("<class 'pipeline.site.page_files.PageBlock'>", "[[blocks]] table")
                 .replace("<class 'pipeline.site.page_files.PageLink'>", "table {text, href}"))

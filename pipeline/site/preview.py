@@ -25,6 +25,7 @@ from pathlib import PurePosixPath
 
 from markupsafe import Markup
 
+from pipeline.batch.quarantine import quarantine_name
 from pipeline.batch.store import Row
 from pipeline.config.workspace import Workspace
 from pipeline.names import safe_name
@@ -366,6 +367,4 @@ class PreviewSite:
 def _quarantine(row: Row) -> str | None:
     if row.status != "failed":
         return None
-    from pipeline.batch.engine import quarantine_name
-
     return f"quarantine/{quarantine_name(row.input)}.error.txt"

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from pipeline.batch.report import RunReport
 from pipeline.config.workspace import Workspace
 from pipeline.errors import CrossmediaError, LockedError
 
@@ -120,13 +121,17 @@ def make_server(ws: Workspace, port: int = 8000) -> http.server.ThreadingHTTPSer
     return server
 
 
+# Runs a batch and its publish step for a workspace (the command wires the engine in).
+Build = Callable[[Workspace], "RunReport"]
+
+
 class Watcher:
     """Looks for changes; runs the pipeline when there are some. `tick()` is one look."""
 
-    def __init__(self, root: Path, echo: Callable[[str], None] = print, jobs: int | None = None):
+    def __init__(self, root: Path, build: Build, echo: Callable[[str], None] = print):
         self.root = Path(root).resolve()
+        self.build = build
         self.echo = echo
-        self.jobs = jobs
         self.seen: str | None = None
         self.waiting = False
 
@@ -157,14 +162,12 @@ class Watcher:
 
     def tick(self) -> bool:
         """Run the pipeline if anything changed since the last successful look; True if it ran."""
-        from pipeline.batch.engine import run
-
         now = self.fingerprint()
         if now == self.seen:
             return False
         try:
             ws = Workspace.open(self.root)
-            report = run(ws, jobs=self.jobs, command="serve")
+            report = self.build(ws)
         except LockedError as e:
             if not self.waiting:  # say it once, not every second
                 self.echo(f"waiting: {e}; the page reloads when that run or watcher rebuilds the site")
@@ -187,11 +190,11 @@ class Watcher:
         return True
 
 
-def serve(ws: Workspace, port: int = 8000, echo: Callable[[str], None] = print, interval: float = 1.0,
-          jobs: int | None = None) -> None:
+def serve(ws: Workspace, build: Build, port: int = 8000, echo: Callable[[str], None] = print,
+          interval: float = 1.0) -> None:
     """Serve until interrupted: HTTP in a thread, the watcher in this (main) thread."""
     server = make_server(ws, port)
-    watcher = Watcher(ws.root, echo, jobs)
+    watcher = Watcher(ws.root, build, echo)
     thread = threading.Thread(target=server.serve_forever, name="crossmedia-serve", daemon=True)
     thread.start()
     stop = threading.Event()
