@@ -28,6 +28,7 @@ class Task:
     profile: str
     sidecar: str | None = None  # workspace-relative path of the sidecar
     formats: tuple[str, ...] = ()  # only these image formats (an input shared between idle workers)
+    previews: bool = True  # this share makes the pictures for people (one share of a split input)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Job:
     frames: tuple[Frame, ...] = ()  # every frame, when the source is animated
     svg: bytes | None = None  # sanitised SVG source
     icc: bytes | None = None  # ICC profile of `pixels` as they are now
+    screen: Image.Image | None = None  # the source in sRGB, when `pixels` are not (print)
     exif: Any = None  # the source's EXIF (PIL.Image.Exif), for the metadata policy
     facts: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()

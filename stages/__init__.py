@@ -18,6 +18,7 @@ from stages.decode import decode
 from stages.metadata import metadata
 from stages.orient import orient
 from stages.poster import poster
+from stages.previews import previews
 from stages.qa import qa
 from stages.renditions import renditions
 from stages.svg import svg
@@ -37,6 +38,7 @@ STAGES: dict[str, Callable] = {
     "metadata": metadata,
     "renditions": renditions,
     "qa": qa,
+    "previews": previews,
     "audio_probe": audio_probe,
     "audio_analyse": audio_analyse,
     "audio_encode": audio_encode,
@@ -51,15 +53,15 @@ STAGES: dict[str, Callable] = {
 
 # input kind -> (profile section that configures it, stage names in order)
 CHAINS: dict[str, tuple[str, list[str]]] = {
-    "image": ("image", ["decode", "orient", "colour", "metadata", "renditions", "qa"]),
-    "svg": ("image", ["svg", "colour", "metadata", "renditions", "qa"]),
+    "image": ("image", ["decode", "orient", "colour", "metadata", "renditions", "qa", "previews"]),
+    "svg": ("image", ["svg", "colour", "metadata", "renditions", "qa", "previews"]),
     "audio": ("audio", ["audio_probe", "audio_analyse", "audio_encode", "waveform", "audio_qa"]),
     "video": ("video", ["video_probe", "video_scan", "video_encode", "poster", "video_qa"]),
 }
 
 # Stages that write outputs (encodes, posters, waveforms): `crossmedia probe` runs every other
 # stage, so its verdict is the run's without the cost of encoding a long video for each profile.
-WRITERS = {"renditions", "audio_encode", "waveform", "video_encode", "poster"}
+WRITERS = {"renditions", "audio_encode", "waveform", "video_encode", "poster", "previews"}
 
 for _kind, (_section, _names) in CHAINS.items():
     _unknown = [n for n in _names if n not in STAGES]

@@ -18,6 +18,11 @@ from pipeline.config.icc import find_icc
 from pipeline.config.profile import ImageOptions
 from pipeline.errors import InputError
 from pipeline.job import Frame, Job
+from pipeline.media.encode import srgb_bytes
+
+# The sRGB copy a print profile keeps for screens (stages.previews) is at most this long: enough
+# for a 1200 px "before" of a square crop of a 3:2 photo.
+SCREEN_MAX = 2400
 
 _INTENT = {
     "perceptual": ImageCms.Intent.PERCEPTUAL,
@@ -25,12 +30,6 @@ _INTENT = {
     "saturation": ImageCms.Intent.SATURATION,
     "absolute": ImageCms.Intent.ABSOLUTE_COLORIMETRIC,
 }
-
-
-@lru_cache(maxsize=1)
-def srgb_bytes() -> bytes:
-    """littleCMS's built-in sRGB profile (588 bytes): embedded in every screen output."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 @lru_cache(maxsize=16)
@@ -137,7 +136,7 @@ def colour(job: Job, opts: ImageOptions) -> Job:
     else:
         dst_icc, out_mode = srgb_bytes(), "RGB"
 
-    def convert(im: Image.Image) -> Image.Image:
+    def convert(im: Image.Image, dst_icc: bytes = dst_icc, out_mode: str = out_mode) -> Image.Image:
         im = _to_8bit(im)
         if out_mode == "CMYK" and im.mode in ("RGBA", "LA"):
             background = Image.new(im.mode[:-1], im.size, opts.background if im.mode == "RGBA" else _grey(opts.background))
@@ -169,7 +168,12 @@ def colour(job: Job, opts: ImageOptions) -> Job:
         converted_from = describe(src_icc)
     facts["colour_converted_from"] = converted_from
     facts["icc_sha1"] = hashlib.sha1(src_icc).hexdigest()[:12] if src_icc else None
-    job = replace(job, pixels=pixels, frames=frames, icc=dst_icc, facts={**job.facts, **facts})
+    screen = None
+    if out_mode == "CMYK":  # print: an sRGB copy of the source for the preview site's pictures
+        factor = max(job.pixels.width, job.pixels.height) // SCREEN_MAX
+        small = job.pixels.reduce(factor) if factor >= 2 else job.pixels
+        screen = convert(small, srgb_bytes(), "RGB")
+    job = replace(job, pixels=pixels, frames=frames, icc=dst_icc, screen=screen, facts={**job.facts, **facts})
     for w in warnings:
         job = job.warn(w)
     return job

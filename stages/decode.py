@@ -17,6 +17,7 @@ from pipeline.config.profile import ImageOptions
 from pipeline.config.schema import parse_aspect
 from pipeline.errors import InputError
 from pipeline.job import Frame, Job
+from pipeline.media.previews import PREVIEW_WIDTH, SHARE_ASPECT, SHARE_SIZE
 from pipeline.media.resize import shrink_on_load
 from pipeline.names import one_line
 
@@ -139,10 +140,13 @@ def _scale(im: Image.Image, job: Job, opts: ImageOptions, orientation: int) -> f
     if orientation in _TRANSPOSED:
         w, h = h, w
     scale = ANALYSIS_PX / max(w, h)
-    for text in opts.aspects:
-        aspect = parse_aspect(text)
+    # The renditions, and the pictures for people (stages.previews): the source preview and
+    # the 1200x630 share picture.
+    wanted = [(parse_aspect(text), max(opts.widths)) for text in opts.aspects]
+    wanted += [(None, PREVIEW_WIDTH), (SHARE_ASPECT, SHARE_SIZE[0])]
+    for aspect, width in wanted:
         crop_w = w if aspect is None or w / h <= aspect else h * aspect
-        scale = max(scale, max(opts.widths) / crop_w)
+        scale = max(scale, width / crop_w)
     return min(scale, 1.0)
 
 

@@ -41,14 +41,15 @@ def poster(job: Job, opts: VideoOptions) -> Job:
     start, _ = kept(job)
     at, how = poster_time(job, opts)
     plan = renditions_for(job, opts)
+    formats = list(dict.fromkeys(opts.poster_formats))  # a format listed twice is written once (#12)
     stem = stem_of(job)
     src = to_sdr(source_input(job, ss=f"{start + at:.6f}").video, job)
-    branches = len(plan) * (len(opts.poster_formats) + (1 if opts.preview else 0))
+    branches = len(plan) * (len(formats) + (1 if opts.preview else 0))
     split = src.split() if branches > 1 else None
     outputs, planned, branch = [], [], 0
     for r in plan:
         x, y, w, h = r.crop
-        for fmt in opts.poster_formats:
+        for fmt in formats:
             stream = split[branch] if split is not None else src
             branch += 1
             picture = (stream.filter("crop", w, h, x, y).filter("scale", r.width, r.height, flags="lanczos")

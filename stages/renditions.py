@@ -29,7 +29,7 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
     animated_formats = [f for f in opts.formats if f in ANIMATED] if job.frames else []
     if job.frames and not animated_formats:
         job = job.warn(f"animation kept as its first frame only: {', '.join(opts.formats)} cannot animate")
-    for aspect_text in opts.aspects:
+    for aspect_text in dict.fromkeys(opts.aspects):  # an aspect listed twice is made once (#12)
         aspect = parse_aspect(aspect_text)
         focus, how = choose_focus(src, aspect, job.sidecar.focus, opts.gravity)
         box = crop_box(src.width, src.height, aspect, focus)
@@ -39,8 +39,10 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
         wanted = sorted(set(opts.widths), reverse=True)
         fitting = [w for w in wanted if w <= full_w]
         # Widths the source cannot fill are dropped (qa warns); the source's own width takes
-        # their place, so the sharpest rendition the material allows is still published.
+        # their place, so the sharpest rendition the material allows is still published. Each
+        # width once: a 640 px source asked for 1920/1280/640 has one 640 px rendition (#12).
         widths = [min(full_w, cropped.width), *fitting] if len(fitting) < len(wanted) or not wanted else fitting
+        widths = list(dict.fromkeys(widths))
         label = "" if aspect is None else "-" + aspect_text.replace(":", "x")
         rect = [round(v, 4) for v in (box[0] / src.width, box[1] / src.height, box[2] / src.width, box[3] / src.height)]
         current, current_frames = cropped, frames
@@ -50,7 +52,7 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
             current = resize(current, (w, h))
             current_frames = tuple(Frame(resize(f.image, (w, h)), f.duration) for f in current_frames)
             dpi = w / (opts.print_width_mm / 25.4) if opts.print_width_mm else None
-            for fmt in opts.formats:
+            for fmt in dict.fromkeys(opts.formats):
                 final = job.out_dir / f"{stem}{label}-{w}.{EXTENSIONS[fmt]}"
                 size = encode(current, fmt, final, job.tmp_dir, opts, icc=job.icc, exif=job.exif,
                               frames=current_frames if fmt in animated_formats else (), dpi=dpi)

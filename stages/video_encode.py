@@ -131,6 +131,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     fps = float(job.facts.get("fps") or 0)
     out_fps = opts.max_fps if opts.max_fps and fps > opts.max_fps + 0.01 else fps
     plan = renditions_for(job, opts)
+    formats = list(dict.fromkeys(opts.formats))  # a format listed twice is written once (#12)
     stem = stem_of(job)
 
     src = source_input(job)
@@ -145,8 +146,8 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     # The muted loop is the start of the MP4's picture: copied from it (a keyframe is forced at
     # the loop's end, so the copy ends cleanly) instead of being encoded a second time. The copy
     # counts frames, which needs a constant frame rate; variable-rate sources encode their loop.
-    copy_loops = loops and "mp4" in opts.formats and not (job.facts.get("variable_fps") and out_fps == fps)
-    branches = len(plan) * (len(opts.formats) + (1 if loops and not copy_loops else 0))
+    copy_loops = loops and "mp4" in formats and not (job.facts.get("variable_fps") and out_fps == fps)
+    branches = len(plan) * (len(formats) + (1 if loops and not copy_loops else 0))
     vs = v.split() if branches > 1 else None
 
     soundtrack, how = None, {}
@@ -157,7 +158,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
         if text:
             a = chain(a, text)
         a = a.filter("aresample", RATE).filter("aformat", channel_layouts="mono" if channels == 1 else "stereo")
-        n_audio = len(plan) * len(opts.formats)
+        n_audio = len(plan) * len(formats)
         soundtrack = a.asplit() if n_audio > 1 else None
         single_audio = a
 
@@ -172,7 +173,7 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
             return (stream.filter("crop", w, h, x, y).filter("scale", r.width, r.height, flags="lanczos")
                     .filter("setsar", 1).filter("format", "yuv420p"))
 
-        for fmt in opts.formats:
+        for fmt in formats:
             final = job.out_dir / r.name(stem, f".{fmt}")
             tmp = job.tmp_dir / f"{uuid.uuid4().hex}.{fmt}"
             streams = [picture()]

@@ -278,7 +278,7 @@ def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
         groups: list[list[str]] = [[] for _ in range(min(share, len(options.formats)))]
         for fmt in sorted(options.formats, key=lambda f: -_COST.get(f, 1)):
             min(groups, key=lambda g: sum(_COST.get(f, 1) for f in g)).append(fmt)
-        out += [replace(task, formats=tuple(g)) for g in groups]
+        out += [replace(task, formats=tuple(g), previews=i == 0) for i, g in enumerate(groups)]
     return out
 
 

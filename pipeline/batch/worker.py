@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.config.sidecar import parse_sidecar, read_sidecar
+from pipeline.config.sidecar import parse_sidecar, read_sidecar, sidecar_facts
 from pipeline.config.workspace import Workspace
 from pipeline.errors import CrossmediaError, InputError
 from pipeline.job import Job, Result, Task
@@ -34,6 +34,8 @@ log = logging.getLogger("crossmedia")
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# Stages whose files do not depend on the formats asked: one share of a split input makes them.
+SHARED_ONCE = {"previews"}
 
 # This worker process's queue to the engine's progress display (set by init_worker).
 _channel = None
@@ -185,6 +187,8 @@ def process(task: Task) -> Result:
                       workspace=ws.root, limits=ws.config.limits, sidecar=sidecar,
                       progress=Reporter(task.input, _channel))
             for name in chain:
+                if name in SHARED_ONCE and not task.previews:
+                    continue  # another share of this input makes them (engine._split)
                 job = STAGES[name](job, options)
     except CrossmediaError as e:
         return _failed(task, media, str(e), started, stat)
@@ -201,14 +205,12 @@ def process(task: Task) -> Result:
                        retry=True)
     except Exception as e:  # a bug of ours: keep the run going, keep the traceback
         return _internal(task, media, e, started, stat)
-    if media == "image" and job.pixels is not None:
-        from pipeline.site.media import write_source_preview
-
-        try:
-            write_source_preview(ws, task.input, sha, recipe, dict(job.facts), st.st_size, job.pixels)
-        except Exception:  # the site can still make it later; the renditions are what counts
-            log.exception("source preview of %s not written", task.input)
     facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
+    # What the sidecar says travels with the stored facts: pages and banners read it from the
+    # store, never from the sidecar file again.
+    said = {k: v for k, v in sidecar_facts(sidecar).items() if v not in (None, False)}
+    if said:
+        facts["sidecar"] = said
     facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
     return Result(task.input, task.profile, media, "processed",
                   outputs=[ws.rel(o.path) for o in job.outputs], warnings=list(dict.fromkeys(job.warnings)),

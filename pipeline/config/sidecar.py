@@ -75,6 +75,12 @@ class Sidecar:
     trim: Trim | None = key(None, "Audio/video: keep only {start, end}.", example='{start = 1.5, end = "00:00:12"}')
 
 
+def sidecar_facts(sidecar: Sidecar) -> dict:
+    """What pages, banners and proofs use from a sidecar, as plain data for the store."""
+    return {"alt": sidecar.alt, "title": sidecar.title, "credit": sidecar.credit, "decorative": sidecar.decorative,
+            "focus": list(sidecar.focus) if sidecar.focus else None}
+
+
 def read_sidecar(path: Path | None) -> bytes:
     """Raw sidecar bytes (b"" when there is none or it cannot be read): part of the recipe."""
     if path is None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 from pipeline.atomic import write_atomic
 from pipeline.config.profile import ImageOptions
@@ -13,6 +14,12 @@ from pipeline.job import Frame
 EXTENSIONS = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png", "gif": "gif", "tiff": "tif"}
 ANIMATED = {"webp", "gif", "avif"}
 _ALPHA = {"avif", "webp", "png", "gif", "tiff"}
+
+
+@lru_cache(maxsize=1)
+def srgb_bytes() -> bytes:
+    """littleCMS's built-in sRGB profile (588 bytes): embedded in every screen output."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def flatten(im: Image.Image, background: str) -> Image.Image:

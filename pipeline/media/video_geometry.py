@@ -87,7 +87,7 @@ def renditions_for(job: Job, opts: VideoOptions) -> list[Rendition]:
     sx, sy = frame_w / shown_w, frame_h / shown_h
     focus = (float(job.sidecar.focus[0]), float(job.sidecar.focus[1])) if job.sidecar.focus else (0.5, 0.5)
     out = []
-    for text in opts.aspects:
+    for text in dict.fromkeys(opts.aspects):  # an aspect listed twice is made once (#12)
         aspect = parse_aspect(text)
         x0, y0, x1, y1 = crop_box(shown_w, shown_h, aspect, focus)
         cw, ch = x1 - x0, y1 - y0

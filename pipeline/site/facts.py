@@ -61,7 +61,7 @@ def outputs_of(row: Row) -> list[dict]:
 
 
 # Facts in plain words -------------------------------------------------------------------------
-_HIDDEN = {"renditions", "decoded_width", "decoded_height", "icc_sha1", "adobe_cmyk", "display_width", "display_height",
+_HIDDEN = {"renditions", "sidecar", "decoded_width", "decoded_height", "icc_sha1", "adobe_cmyk", "display_width", "display_height",
            "width", "height", "orientation", "format", "mode", "frames", "source_mode", "source_icc",
            "source_icc_assumed", "colour_converted_from", "dpi", "print_ppi", "jpeg_quality", "sharpness",
            "has_alpha", "metadata_kept", "metadata_stripped", "vector", "svg_removed", "output_icc"}

@@ -29,9 +29,8 @@ from jinja2 import TemplateError
 
 from pipeline.batch.store import Row
 from pipeline.config.settings import Site
-from pipeline.config.sidecar import Sidecar, parse_sidecar, read_sidecar
+from pipeline.config.sidecar import Sidecar
 from pipeline.config.workspace import Workspace
-from pipeline.errors import CrossmediaError
 from pipeline.names import one_line
 from pipeline.site.facts import AUDIO_TYPES, VIDEO_TYPES, aspect_of, ext, outputs_of, role
 from pipeline.site.media import Media, displayable, out_rel
@@ -133,7 +132,6 @@ class PageBuilder:
         self.css_path = css_path
         self.logo = logo  # out-relative Shown of the logo, or None
         self.site: Site = ws.config.site
-        self._sidecars: dict[str, Sidecar] = {}
 
     def find(self, name: str, shown: str) -> Row:
         """The processed input a page names, or PageError naming page and asset."""
@@ -154,13 +152,13 @@ class PageBuilder:
         return row
 
     def sidecar(self, row: Row) -> Sidecar:
-        if row.input not in self._sidecars:
-            raw = read_sidecar(self.ws.root / f"{row.input}.toml")
-            try:
-                self._sidecars[row.input] = parse_sidecar(raw, f"{row.input}.toml")
-            except CrossmediaError:
-                self._sidecars[row.input] = Sidecar()
-        return self._sidecars[row.input]
+        """What the input's sidecar said, as the worker stored it (the file is not read again)."""
+        said = row.facts.get("sidecar") if isinstance(row.facts, dict) else None
+        if not isinstance(said, dict):
+            return Sidecar()
+        focus = said.get("focus")
+        return Sidecar(alt=said.get("alt"), title=said.get("title"), credit=said.get("credit"),
+                       decorative=bool(said.get("decorative")), focus=tuple(focus) if focus else None)
 
     def build(self, path: Path) -> tuple[PageResult, str | None]:
         """(result, html) for one page file; html is None when it failed."""
@@ -292,7 +290,7 @@ class PageBuilder:
         card = "summary"
         if share_row is not None and share_row.media == "image":
             sidecar = self.sidecar(share_row)
-            shown, warning = self.media.share(share_row, sidecar.focus)
+            shown, warning = self.media.share(share_row)
             if warning:
                 warnings.append(warning)
             if shown is not None:

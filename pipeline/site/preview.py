@@ -28,6 +28,7 @@ from markupsafe import Markup
 from pipeline.batch.quarantine import quarantine_name
 from pipeline.batch.store import Row
 from pipeline.config.workspace import Workspace
+from pipeline.media.previews import FORMAT_ORDER, PREVIEW_ROLES, compared
 from pipeline.names import safe_name
 from pipeline.site.facts import (
     AUDIO_TYPES,
@@ -39,11 +40,8 @@ from pipeline.site.facts import (
     role,
     source_facts,
 )
-from pipeline.site.media import PREVIEW_WIDTH, THUMB_WIDTH, Media, Shown, displayable, out_rel
+from pipeline.site.media import THUMB_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.site.render import href, nice_bytes
-
-FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
-COMPARE_MAX = 1280  # the rendition compared is the largest up to this width
 
 
 # Contexts ------------------------------------------------------------------------------------
@@ -262,7 +260,8 @@ class PreviewSite:
         return AssetPage(chrome=self.chrome_for(page), card=card, title=card.name, warnings=list(row.warnings),
                          facts=source_facts(row), source=source, source_note=note, crops=crops,
                          comparisons=comparisons, players=self._players(page, row, outs),
-                         renditions=[self._rendition(page, row, r) for r in outs],
+                         renditions=[self._rendition(page, row, r) for r in outs
+                                     if r.get("role") not in PREVIEW_ROLES],
                          quarantine=_quarantine(row))
 
     def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
@@ -301,27 +300,18 @@ class PreviewSite:
         return list(boxes.values())
 
     def _comparisons(self, page: str, row: Row, outs: list[dict]) -> list[Comparison]:
-        by_aspect: dict[str, list[dict]] = {}
-        for r in outs:
-            if r.get("width") and not role(r, row.media) and r.get("format") != "svg":
-                by_aspect.setdefault(aspect_of(r), []).append(r)
         out = []
-        for aspect, group in by_aspect.items():
-            shown = [r for r in group if displayable(row, r)]
-            if shown:
-                fit = [r for r in shown if r["width"] <= COMPARE_MAX] or shown
-                top = max(r["width"] for r in fit)
-                best = min((r for r in fit if r["width"] == top),
-                           key=lambda r: FORMAT_ORDER.index(r["format"]) if r["format"] in FORMAT_ORDER else 9)
+        cmyk = bool(row.facts.get("output_icc"))
+        for aspect, best in compared(outs, cmyk).items():
+            if displayable(row, best):
                 after = Shown(out_rel(self.ws, best["path"]), int(best["width"]), int(best["height"]))
                 label = f"{aspect}: source vs {best['format'].upper()} {best['width']} px"
             else:  # print: CMYK renditions, shown as a soft proof
-                best = max(group, key=lambda r: r["width"])
-                after = self.media.softproof(best["path"])
+                after = self.media.softproof(row, best)
                 if after is None:
                     continue
                 label = f"{aspect}: source vs soft proof of the {best['format'].upper()} for print"
-            before = self.media.before(row, best, min(after.width, PREVIEW_WIDTH))
+            before = self.media.before(row, best)
             if before is None:
                 continue
             out.append(Comparison(label=label, before=Img(href(page, before.path), before.width, before.height, "before: the source"),
