@@ -5,7 +5,7 @@ from __future__ import annotations
 from pipeline.config.profile import AudioOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.media.avprobe import ffprobe
+from pipeline.media.avprobe import duration_from_packets, ffprobe
 
 
 def _number(value, kind=float):
@@ -23,6 +23,10 @@ def audio_probe(job: Job, opts: AudioOptions) -> Job:
     s, fmt = streams[0], info.get("format", {})
     tags = {k.lower(): str(v) for k, v in {**fmt.get("tags", {}), **s.get("tags", {})}.items()}
     duration = _number(s.get("duration")) or _number(fmt.get("duration"))
+    from_packets = not duration
+    if from_packets:  # a live-written WebM (browser voice memo) says no length: its packets do (#12)
+        _, ends = duration_from_packets(job.source, info, timeout=min(60, job.limits.timeout))
+        duration = ends.get(s.get("index"))
     if not duration:
         raise InputError("the file has no audio frames with a length (truncated or empty stream)")
     bits = _number(s.get("bits_per_raw_sample") or s.get("bits_per_sample"), int)
@@ -38,6 +42,9 @@ def audio_probe(job: Job, opts: AudioOptions) -> Job:
     )
     if bits:
         job = job.note(bits=bits)
+    if from_packets:  # nor a bit rate, which ffprobe works out from the length
+        job = job.note(duration_from="packets",
+                       bitrate=job.facts["bitrate"] or round(job.source.stat().st_size * 8 / duration))
     if len(streams) > 1:
         job = job.warn(f"the file has {len(streams)} audio streams; only the first is used")
     return job

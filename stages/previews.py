@@ -113,6 +113,7 @@ def _share(job: Job, stem: str, screen: Image.Image, opts: ImageOptions) -> Job:
     centre, how = choose_focus(screen, SHARE_ASPECT, job.sidecar.focus, opts.gravity)
     cut = resize(screen.crop(crop_box(screen.width, screen.height, SHARE_ASPECT, centre)), SHARE_SIZE)
     path = job.out_dir / f"{stem}.share.jpg"
-    size = encode(flatten(cut), "jpeg", path, job.tmp_dir, SHARE_OPTIONS, icc=srgb_bytes(), exif=None)
+    # It goes public (Open Graph): the profile's metadata policy holds, as for the renditions.
+    size = encode(flatten(cut), "jpeg", path, job.tmp_dir, SHARE_OPTIONS, icc=srgb_bytes(), exif=job.exif)
     return job.with_output(path, role="share", format="jpeg", width=SHARE_SIZE[0], height=SHARE_SIZE[1], bytes=size,
                            focus=[round(centre[0], 4), round(centre[1], 4)], focus_from=how)

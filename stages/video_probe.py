@@ -14,7 +14,7 @@ from fractions import Fraction
 from pipeline.config.profile import VideoOptions
 from pipeline.errors import InputError
 from pipeline.job import Job
-from pipeline.media.avprobe import ffprobe
+from pipeline.media.avprobe import duration_from_packets, ffprobe
 
 INTERLACED_ORDERS = {"tt", "bb", "tb", "bt"}
 HDR = {"smpte2084": "PQ", "arib-std-b67": "HLG"}  # transfer functions of HDR video (HDR10, Dolby Vision, HLG)
@@ -81,6 +81,9 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     if turn in (90, 270):
         shown_w, shown_h = shown_h, shown_w
     duration = _number(fmt.get("duration")) or _number(v.get("duration")) or 0.0
+    ends: dict[int, float] = {}
+    if duration <= 0:  # a live-written WebM (browser screen recording) says no length: its packets do (#12)
+        duration, ends = duration_from_packets(job.source, info, timeout=min(60, job.limits.timeout))
     if duration <= 0:
         raise InputError("the video has no duration ffprobe can read (cut short, or a still image in a video container)")
     r_fps, avg_fps = rate(v.get("r_frame_rate")), rate(v.get("avg_frame_rate"))
@@ -89,7 +92,7 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     facts = {
         "container": fmt.get("format_name", ""),
         "duration": round(duration, 3),
-        "video_duration": round(_number(v.get("duration")) or duration, 3),
+        "video_duration": round(_number(v.get("duration")) or ends.get(v.get("index"), duration), 3),
         "bit_rate_kbps": round((_number(fmt.get("bit_rate"), int) or 0) / 1000),
         "video_codec": v.get("codec_name", ""),
         "video_profile": v.get("profile", ""),
@@ -118,5 +121,8 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
         a = audios[0]
         facts |= {"audio_codec": a.get("codec_name", ""), "channels": _number(a.get("channels"), int) or 0,
                   "sample_rate": _number(a.get("sample_rate"), int) or 0,
-                  "audio_duration": round(_number(a.get("duration")) or duration, 3)}
+                  "audio_duration": round(_number(a.get("duration")) or ends.get(a.get("index"), duration), 3)}
+    if ends:  # nor a bit rate, which ffprobe works out from the length
+        facts["duration_from"] = "packets"
+        facts["bit_rate_kbps"] = facts["bit_rate_kbps"] or round(job.source.stat().st_size * 8 / duration / 1000)
     return job.note(**facts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,12 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CROSSMEDIA_CORPUS", ROOT.parent / "shared" / "corpus"))
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+def published(item: dict) -> list[str]:
+    """A report item's renditions proper: its outputs without the pictures made for people
+    (source preview, before, soft proof, share: stages/previews.py names them so)."""
+    return [o for o in item["outputs"] if not re.search(r"\.(preview|share)\.\w+$|\.(before|proof)-\w+\.\w+$", o)]
 
 # Property tests (hypothesis), deterministic for CI: a fixed, modest number of examples,
 # derandomized, no example database. `HYPOTHESIS_PROFILE=thorough` runs many more.

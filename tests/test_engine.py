@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import CORPUS, corpus_entries, crossmedia
+from conftest import CORPUS, corpus_entries, crossmedia, published
 
 BROKEN = corpus_entries(expect="error")
 HAZARDS = [e for e in corpus_entries(expect="ok") if e.get("facts", {}).get("hazard")]
@@ -132,7 +132,7 @@ def test_rerun_processes_nothing_and_changes_redo_only_what_they_affect(ws):
     ws.run(expect=0)
     processed = sorted(i["input"] for i in ws.report()["items"] if i["status"] == "processed")
     assert processed == ["inbox/web/orient-1.jpg", "inbox/web/tiny-128.jpg"]
-    outs = ws.item("inbox/web/orient-1.jpg")["outputs"]
+    outs = published(ws.item("inbox/web/orient-1.jpg"))
     assert {Path(o).stem.rsplit("-", 1)[1] for o in outs} == {"800", "400"}
     # outputs of the old recipe are gone
     assert not [p for p in (ws.root / "out/web/orient-1.jpg").iterdir() if "-1920." in p.name]
@@ -296,9 +296,12 @@ def test_a_lone_input_shares_its_formats_between_idle_workers_and_is_recorded_on
     ws.drop("images/orient-1.jpg")
     ws.run("--jobs", "2", expect=0)
     item = ws.item("inbox/web/orient-1.jpg")
-    suffixes = sorted(Path(o).suffix for o in item["outputs"])
+    suffixes = sorted(Path(o).suffix for o in published(item))
     assert suffixes == sorted([".avif", ".webp", ".jpg"] * 4)  # 1800 (source), 1280, 640, 320
-    assert len(item["facts"]["renditions"]) == 12 and len(set(item["outputs"])) == 12
+    # and the pictures for people once, made by one share only
+    people = sorted(Path(o).name for o in item["outputs"] if o not in published(item))
+    assert people == ["orient-1.preview.jpg", "orient-1.share.jpg"]
+    assert len(item["facts"]["renditions"]) == 14 and len(set(item["outputs"])) == 14
     assert len(item["warnings"]) == len(set(item["warnings"]))
     with sqlite3.connect(ws.root / ".crossmedia/state.db") as c:
         assert c.execute("SELECT times_processed FROM items").fetchall() == [(1,)]

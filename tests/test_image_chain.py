@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import CORPUS, corpus_entries
+from conftest import CORPUS, corpus_entries, published
 
 # Lossless, full-size PNG renditions: what is measured is the chain, not an encoder.
 EXACT = """
@@ -233,7 +233,9 @@ def test_private_metadata_is_stripped_and_copyright_kept(ws, tmp_path):
     ws.run(expect=0)
     item = ws.item("inbox/web/private.jpg")
     assert set(item["facts"]["metadata_stripped"]) >= {"GPS position", "camera serial number", "camera owner name"}
-    for rel in item["outputs"]:
+    share = [o for o in item["outputs"] if o.endswith(".share.jpg")]
+    assert share  # the share picture goes public too: the same metadata policy
+    for rel in published(item) + share:
         with Image.open(ws.root / rel) as im:
             out = im.getexif()
             assert out.get(0x8298) == "(c) Agency 2026", rel
@@ -267,7 +269,7 @@ def test_social_crops_have_exact_sizes_and_follow_the_focal_point(ws, tmp_path):
     ws.run(expect=0)
     item = ws.item("inbox/social/subject.png")
     sizes = {}
-    for rel in item["outputs"]:
+    for rel in published(item):
         if rel.endswith(".jpg"):
             with Image.open(ws.root / rel) as out:
                 sizes[Path(rel).stem.split("-")[1]] = out.size
@@ -305,7 +307,7 @@ def test_tiny_renditions_of_a_big_jpeg_still_crop_on_the_subject(ws, tmp_path):
     ws.run(expect=0)
     item = ws.item("inbox/test/busy-left.jpg")
     assert item["facts"]["decoded_width"] >= 512
-    sizes = sorted((r["width"], r["height"]) for r in item["facts"]["renditions"])
+    sizes = sorted((r["width"], r["height"]) for r in item["facts"]["renditions"] if not r.get("role"))
     assert sizes == [(1, 1), (24, 24)]
     x0, _, x1, _ = item["facts"]["renditions"][0]["crop"]
     assert x0 <= 150 / 2000 and x1 >= 550 / 2000
@@ -316,9 +318,38 @@ def test_small_sources_are_not_upscaled_and_say_so(ws):
     ws.run(expect=0)
     item = ws.item("inbox/web/tiny-128.jpg")
     assert any("source is too small: 128 px wide" in w for w in item["warnings"])
-    for rel in item["outputs"]:
+    for rel in published(item):
         with Image.open(ws.root / rel) as im:
             assert im.width <= 128
+
+
+def test_a_source_narrower_than_several_widths_has_each_rendition_once(ws):
+    """#12: p3.jpg is 1000x800; asked for 1920/1280/1000/320 it used to write and list its
+    1000 px rendition twice (the source's own width stood in for 1920 and 1280, then 1000 came
+    again), in the outputs, the report's renditions and the preview site's table."""
+    use_profile(ws, '[image]\naspects = ["original", "1:1", "original"]\nwidths = [1920, 1280, 1000, 320]\n'
+                    'formats = ["webp", "jpeg"]\nmetadata = []\n')
+    ws.drop("images/p3.jpg", "inbox/test")
+    ws.run(expect=0)
+    item = ws.item("inbox/test/p3.jpg")
+    expected = {f"p3{label}-{w}.{ext}" for label, widths in (("", (1000, 320)), ("-1x1", (800, 320)))
+                for w in widths for ext in ("webp", "jpg")}
+    # The renditions proper: previews, proofs and share pictures carry a role and are not ours here.
+    made = [r for r in item["facts"]["renditions"] if not r.get("role")]
+    assert sorted(Path(r["path"]).name for r in made) == sorted(expected)  # each once: a list, not a set
+    assert sorted(Path(rel).name for rel in item["outputs"] if Path(rel).name in expected) == sorted(expected)
+    assert {p.name for p in (ws.root / "out/test/p3.jpg").iterdir()} >= expected
+    for r in made:
+        with Image.open(ws.root / r["path"]) as im:
+            assert im.size == (r["width"], r["height"])
+    from bs4 import BeautifulSoup
+
+    from pipeline.batch.store import Row
+    from pipeline.site.preview import asset_page_path
+
+    page = ws.root / "out" / asset_page_path(Row("inbox/test/p3.jpg", "test", "image", "processed", 0, 0, "", ""))
+    rows = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select("table.renditions tbody tr td:first-child a")
+    assert sorted(a.text for a in rows) == sorted(expected)
 
 
 # SVG -------------------------------------------------------------------------------------

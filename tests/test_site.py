@@ -286,7 +286,10 @@ def test_share_tags_and_a_1200x630_image_around_the_focal_point(site):
 
     assert diff(0) < 6 < diff(127), (diff(0), diff(127))
     landing = soup(out(site, "site/pages/landing.html"))
-    assert landing.find("meta", property="og:image")["content"].startswith("../media/")
+    # The share picture is a rendition the worker made and recorded (role "share"), not a file
+    # the site drew from the source.
+    share_url = landing.find("meta", property="og:image")["content"]
+    assert share_url.startswith("../../web/") and share_url.endswith(".share.jpg"), share_url
     assert landing.find("meta", property="og:description")["content"] == "Boats & sails"
 
 
@@ -423,17 +426,14 @@ def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
 
 def test_the_worker_draws_the_source_preview_while_the_pixels_are_in_memory(ws):
     """The publish step must not decode sources again (0.15 s a camera photo on one core)."""
-    import sqlite3
-
-    from pipeline.config.workspace import Workspace as Ws
-    from pipeline.site.media import source_preview_path
-
     ws.drop("images/orient-6.jpg")  # rotated: a browser cannot show the file as it is
     ws.run(expect=0)
-    with sqlite3.connect(ws.root / ".crossmedia/state.db") as c:
-        sha, recipe = c.execute("SELECT sha256, recipe FROM items").fetchone()
-    preview = source_preview_path(Ws.open(ws.root), "inbox/web/orient-6.jpg", sha, recipe, alpha=False)
+    item = ws.item("inbox/web/orient-6.jpg")
+    recorded = [r for r in item["facts"]["renditions"] if r.get("role") == "preview"]
+    assert len(recorded) == 1 and recorded[0]["path"] in item["outputs"]
+    preview = ws.root / recorded[0]["path"]
     with Image.open(preview) as im:
-        assert im.size == (1200, 800)  # upright
+        assert im.size == (1200, 800) == (recorded[0]["width"], recorded[0]["height"])  # upright
     pages = "".join(p.read_text() for p in (ws.root / "out/site").rglob("*.html"))
-    assert preview.relative_to(ws.root / "out/site").as_posix() in pages
+    assert preview.relative_to(ws.root / "out").as_posix() in pages
+

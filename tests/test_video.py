@@ -350,6 +350,25 @@ def test_inputs_sharing_a_stem_keep_their_own_outputs_and_small_sources_are_name
     assert any("nearly silent" in w for w in mov["warnings"]), mov["warnings"]
 
 
+def test_a_small_clip_has_each_rendition_once(ws):
+    """#12: video has one size per aspect (the caps), so a rendition can only repeat when an
+    aspect or format is listed twice; the 320x180 clip used to be written and listed again for
+    each repeat (h264-aac-320.mp4 four times, its poster four times)."""
+    ws.profile("small", '[video]\naspects = ["original", "16:9", "original"]\nmax_width = 1920\nmax_height = 1080\n'
+                        'formats = ["mp4", "mp4"]\nloop = true\nloop_seconds = 1\nposter_formats = ["jpeg", "jpeg"]\n')
+    ws.write("crossmedia.toml", 'name = "t"\n[folders]\n"inbox/small" = "small"\n')
+    ws.drop("video/h264-aac.mov", "inbox/small")
+    ws.run(expect=0)
+    item = ws.item("inbox/small/h264-aac.mov")
+    expected = sorted(f"h264-aac{label}-320{end}" for label in ("", "-16x9") for end in (".mp4", "-loop.mp4", "-poster.jpg"))
+    assert sorted(Path(rel).name for rel in item["outputs"]) == expected  # each once: a list, not a set
+    assert sorted(Path(r["path"]).name for r in item["facts"]["renditions"]) == expected
+    assert sorted(p.name for p in (ws.root / "out/small/h264-aac.mov").iterdir()) == expected
+    for r in item["facts"]["renditions"]:
+        if r["path"].endswith(".mp4"):
+            assert (video_stream(probe(ws.root / r["path"]))["width"], r["width"]) == (320, 320)
+
+
 def test_a_soundtrack_that_ends_before_the_kept_part_gives_silent_outputs_and_a_warning(done):
     item = done.item("inbox/web/short-audio.mp4")
     assert item["status"] == "processed"

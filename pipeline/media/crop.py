@@ -103,5 +103,7 @@ def choose_focus(im: Image.Image, aspect: float | None, sidecar_focus, gravity: 
         return (float(sidecar_focus[0]), float(sidecar_focus[1])), "sidecar"
     if aspect is None or gravity in _GRAVITY:
         return gravity_focus(gravity if gravity in _GRAVITY else "centre"), gravity
+    if min(im.size) < 3:  # a line of pixels has no detail to find (and no gradient to take)
+        return gravity_focus("centre"), "centre"
     finder = attention if gravity == "attention" else entropy
     return finder(im, aspect), gravity
