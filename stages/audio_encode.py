@@ -19,9 +19,9 @@ from pipeline.config.profile import AudioOptions
 from pipeline.job import Job
 from pipeline.media import ffmpeg_run, loudness
 from pipeline.media.avprobe import ffprobe
+from pipeline.media.formats import AUDIO_EXTENSIONS
 from pipeline.names import safe_stem
 
-EXTENSIONS = {"mp3": "mp3", "m4a": "m4a", "opus": "opus", "wav": "wav", "flac": "flac"}
 LOSSY = {"mp3", "m4a", "opus"}
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 # Room under the true-peak ceiling for the overshoot lossy encoders add (measured on the corpus:
@@ -172,7 +172,7 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
         after = {}
         progress = job.progress
         for fmt in opts.formats:
-            final = job.out_dir / f"{stem}.{EXTENSIONS[fmt]}"
+            final = job.out_dir / f"{stem}.{AUDIO_EXTENSIONS[fmt]}"
 
             def write(tmp: Path, fmt: str = fmt, correction: float = 0.0) -> None:
                 filters = [] if levelled is not None else [prep, level]

@@ -19,7 +19,7 @@ from pipeline.config.sidecar import parse_time
 from pipeline.job import Job
 from pipeline.media import ffmpeg_run
 from pipeline.media.video_geometry import renditions_for, stem_of
-from stages.video_scan import argv, kept, source_input, to_sdr
+from pipeline.media.video_input import argv, kept, source_input, to_sdr
 
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 

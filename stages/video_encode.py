@@ -23,7 +23,7 @@ from pipeline.job import Job
 from pipeline.media import ffmpeg_run, loudness
 from pipeline.media.avprobe import ffprobe
 from pipeline.media.video_geometry import Rendition, allowed, renditions_for, stem_of
-from stages.video_scan import argv, kept, source_input, to_sdr
+from pipeline.media.video_input import argv, kept, source_input, to_sdr
 
 RATE = 48000
 HEADROOM = 0.5  # dB under the true-peak ceiling: AAC and Opus overshoot a little of their own

@@ -13,8 +13,8 @@ from pipeline.atomic import write_atomic
 from pipeline.config.profile import AudioOptions
 from pipeline.job import Job
 from pipeline.media import ffmpeg_run
+from pipeline.media.formats import AUDIO_EXTENSIONS
 from pipeline.names import safe_stem
-from stages.audio_encode import EXTENSIONS
 
 
 def waveform_args(audio: Path, out: Path, opts: AudioOptions) -> list[str]:
@@ -28,7 +28,7 @@ def waveform_args(audio: Path, out: Path, opts: AudioOptions) -> list[str]:
 def waveform(job: Job, opts: AudioOptions) -> Job:
     if not opts.waveform:
         return job
-    audio = next((o for o in job.outputs if o.path.suffix.lstrip(".") in EXTENSIONS.values()), None)
+    audio = next((o for o in job.outputs if o.path.suffix.lstrip(".") in AUDIO_EXTENSIONS.values()), None)
     if audio is None:
         return job
     final = job.out_dir / f"{safe_stem(Path(job.rel).name)}-waveform.png"

@@ -1,22 +1,24 @@
-"""The README documents every banner key, size, platform and rule, generated from the code (#7)."""
+"""The docs (docs/banners.md) document every banner key, size, platform and rule, generated from the code (#7)."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from pipeline.banners import docs as banner_docs
 from pipeline.banners.spec import RULES, BannerFile, Frame, Style
-from pipeline.commands.docgen import README
+
+BANNERS_DOC = Path(__file__).resolve().parent.parent / "docs" / "banners.md"
 
 
 def test_banner_tables_in_readme_are_current():
-    text = README.read_text(encoding="utf-8")
+    text = BANNERS_DOC.read_text(encoding="utf-8")
     for name, make in banner_docs.sections().items():
         assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, f"run `python -m pipeline.commands.docgen` ({name})"
 
 
 def test_every_banner_key_and_rule_is_documented():
-    text = README.read_text(encoding="utf-8")
+    text = BANNERS_DOC.read_text(encoding="utf-8")
     for cls, prefix in ((BannerFile, ""), (Style, "style."), (Frame, "")):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("help") and f"| `{prefix}{f.name}` |" in text, f.name

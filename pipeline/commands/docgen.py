@@ -141,13 +141,6 @@ def main(argv: list[str], root: Path | None = None) -> int:
     return 1 if problems else 0
 
 
-def __getattr__(name: str) -> Path:
-    # tests/test_banner_docs.py still imports README, where the banner tables were until issue 12;
-    # they are in docs/banners.md now. Remove this once that test reads docs/banners.md itself.
-    if name == "README":
-        return repository_root() / "docs" / "banners.md"
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
