@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import crossmedia
+from conftest import crossmedia, published
 
 
 def test_bad_profile_stops_the_run_with_exit_2_before_any_media(ws):
@@ -65,7 +65,7 @@ def test_extends_changes_only_the_given_keys(ws):
     ws.profile("web", 'extends = "web"\n[image]\nformats = ["webp"]\n')
     ws.drop("images/tiny-128.jpg")
     ws.run(expect=0)
-    outs = ws.item("inbox/web/tiny-128.jpg")["outputs"]
+    outs = published(ws.item("inbox/web/tiny-128.jpg"))
     assert outs and all(o.endswith(".webp") for o in outs)
 
 

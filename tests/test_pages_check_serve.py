@@ -132,9 +132,11 @@ def test_editing_a_page_rebuilds_it_without_reprocessing_and_deleting_removes_it
     assert ws.item("pages/hello.toml")["status"] == "processed"
     assert soup(html).h1.text == "Hello again"
     share = [o for o in ws.item("pages/hello.toml")["outputs"] if o.endswith(".jpg")]
+    assert share == ["out/web/tiny-128.jpg/tiny-128.share.jpg"]  # the input's share rendition
     (ws.root / "pages/hello.toml").unlink()
     ws.run(expect=0)
-    assert not html.exists() and not (ws.root / share[0]).exists()
+    # the page goes; the share picture belongs to the input, which stays
+    assert not html.exists() and (ws.root / share[0]).exists()
     assert [i for i in ws.report()["items"] if i["media"] == "page"] == []
     # an input that disappears takes its preview page with it
     page = next((ws.root / "out/site/asset").glob("tiny-128.jpg-*.html"))
@@ -173,7 +175,7 @@ def test_base_url_makes_share_tags_absolute(ws):
     ws.run(expect=0)
     page = soup(ws.root / "out/site/pages/hello.html")
     image = page.find("meta", property="og:image")["content"]
-    assert image.startswith("https://campaign.example.com/site/media/") and image.endswith(".jpg")
+    assert image == "https://campaign.example.com/web/tiny-128.jpg/tiny-128.share.jpg"
     assert page.find("meta", property="og:url")["content"] == "https://campaign.example.com/site/pages/hello.html"
     assert any("share image enlarged" in w for w in ws.item("pages/hello.toml")["warnings"])
     ws.cli("check", "-w", str(ws.root), expect=0)

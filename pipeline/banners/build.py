@@ -18,7 +18,6 @@ rebuilt; every run's report lists each banner file as an item (see `_report`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -26,7 +25,6 @@ import traceback
 import uuid
 from pathlib import Path
 
-from pipeline.atomic import write_bytes_atomic
 from pipeline.banners.assets import Asset, Images, resolve_assets
 from pipeline.banners.browser import LazyBrowser
 from pipeline.banners.html import (
@@ -55,18 +53,6 @@ BUILDER_VERSION = "1"  # bump when the output changes for the same banner file a
 
 
 # State ----------------------------------------------------------------------------------------
-def _load_state(ws: Workspace) -> dict:
-    try:
-        return json.loads((ws.state / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _save_state(ws: Workspace, state: dict) -> None:
-    ws.state.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(ws.state / STATE, ws.state_tmp, json.dumps(state, indent=1, sort_keys=True).encode())
-
-
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -92,14 +78,14 @@ def _report(ws: Workspace, state: dict, built: set[str], report) -> None:
 def build_banners(ws: Workspace, report) -> None:
     """Build what changed (a banner file, its assets, a missing output, a refusal to retry);
     record results in .crossmedia/banners.json; add every banner to the run's report."""
-    state = _load_state(ws)
+    state = ws.load_state(STATE)
     files = banner_files(ws)
     for gone in sorted(set(state) - {p.stem for p in files}):
         _remove(ws, state.pop(gone).get("outputs", []))
         report.notes.append(f"banner {gone} removed with its file: its zips and showcase are deleted")
     if not files:
         if state or (ws.state / STATE).exists():
-            _save_state(ws, state)
+            ws.save_state(STATE, state)
         return
     store = Store(ws.state / "state.db")
     try:
@@ -114,7 +100,7 @@ def build_banners(ws: Workspace, report) -> None:
                 built.add(path.stem)
     finally:
         browser.close()
-        _save_state(ws, state)
+        ws.save_state(STATE, state)
     _report(ws, state, built, report)
 
 

@@ -51,6 +51,22 @@ def between(lo: float, hi: float) -> Check:
 _ASPECT = re.compile(r"^(original|\d{1,4}:\d{1,4})$")
 
 
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A CSS font-family list: names, quotes, commas, spaces, hyphens. Nothing that can end the
+# declaration or the <style> element (house styles go into CSS), and no url(): web fonts are
+# files a banner may not load and a page would fetch from elsewhere.
+_FONTS = re.compile(r"^[A-Za-z0-9 ,'\"_-]{1,200}$")
+
+
+def colour(value: str) -> str | None:
+    return None if _COLOUR.match(value) else "must be a #rrggbb colour"
+
+
+def font_list(value: str) -> str | None:
+    return None if _FONTS.match(value) else ("must be a CSS font-family list (letters, digits, spaces, commas, "
+                                             "quotes, hyphens; no web fonts)")
+
+
 def aspects(value: list[str]) -> str | None:
     if not value:
         return 'names no aspect ratio: give at least one, e.g. ["original"]'

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline.config.schema import key, load_table, positive, problem
+from pipeline.config.schema import colour, font_list, key, load_table, positive, problem
 from pipeline.errors import ConfigError
 
 CONFIG_NAME = "crossmedia.toml"
@@ -33,20 +33,6 @@ class Limits:
                          check=positive)
 
 
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-# A CSS font-family list: names, quotes, commas, spaces, hyphens. Nothing that can end the
-# declaration or the <style> element (issue #6: house style goes into CSS unescaped).
-_FONTS = re.compile(r"^[A-Za-z0-9 ,'\"_-]{1,200}$")
-
-
-def _hex(value: str) -> str | None:
-    return None if _HEX.match(value) else "must be a #rrggbb colour"
-
-
-def _font_stack(value: str) -> str | None:
-    return None if _FONTS.match(value) else "must be a CSS font-family list (letters, digits, spaces, commas, quotes, hyphens)"
-
-
 def _base_url(value: str) -> str | None:
     if value and not re.match(r"^https?://[^\s\"'<>]+/$", value):
         return "must be empty or an http(s) address ending in /"
@@ -66,14 +52,14 @@ class Site:
 
     logo: str = key("", "Workspace-relative input path of the logo (a processed image, e.g. \"inbox/web/logo.svg\"); empty: the name as text.",
                     check=_asset_path, example='"inbox/web/logo.svg"')
-    accent: str = key("#0b6e4f", "Accent colour: links, buttons, highlights.", check=_hex, example='"#0b6e4f"')
-    text: str = key("#1c2321", "Body text colour.", check=_hex, example='"#1c2321"')
-    background: str = key("#ffffff", "Page background colour.", check=_hex, example='"#ffffff"')
-    surface: str = key("#f3f1ec", "Background of bands, cards and captions.", check=_hex, example='"#f3f1ec"')
+    accent: str = key("#0b6e4f", "Accent colour: links, buttons, highlights.", check=colour, example='"#0b6e4f"')
+    text: str = key("#1c2321", "Body text colour.", check=colour, example='"#1c2321"')
+    background: str = key("#ffffff", "Page background colour.", check=colour, example='"#ffffff"')
+    surface: str = key("#f3f1ec", "Background of bands, cards and captions.", check=colour, example='"#f3f1ec"')
     heading_font: str = key("Georgia, 'Times New Roman', serif", "CSS font-family list for headings (installed fonts only: pages make no network requests).",
-                            check=_font_stack, example="\"'Helvetica Neue', Arial, sans-serif\"")
+                            check=font_list, example="\"'Helvetica Neue', Arial, sans-serif\"")
     body_font: str = key("system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "CSS font-family list for text.",
-                         check=_font_stack, example="\"system-ui, sans-serif\"")
+                         check=font_list, example="\"system-ui, sans-serif\"")
     base_url: str = key("", "Public address of the published out/ folder (e.g. \"https://campaign.example.com/\"): share tags get absolute URLs. Empty: relative.",
                         check=_base_url, example='"https://campaign.example.com/"')
 

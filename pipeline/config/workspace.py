@@ -12,11 +12,15 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
+from pipeline.atomic import write_bytes_atomic
 from pipeline.config.profile import Profile, load_profiles
 from pipeline.config.settings import (
     CONFIG_NAME,
@@ -29,9 +33,9 @@ from pipeline.errors import ConfigError
 from pipeline.names import is_ignored, safe_name
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A file found in a watched folder, before anything is read from it."""
+class Candidate(NamedTuple):
+    """A file found in a watched folder, before anything is read from it. (A tuple: a run makes
+    one per input, 100,000 in a big workspace, #12.)"""
 
     rel: str  # workspace-relative POSIX path, exactly as on disk
     profile: str
@@ -64,6 +68,18 @@ class Workspace:
     def state(self) -> Path:
         return self.root / ".crossmedia"
 
+    def load_state(self, name: str) -> dict:
+        """A build's memory of what it made (.crossmedia/<name>): {} when none or unreadable,
+        which makes the build start from scratch rather than fail."""
+        try:
+            return json.loads((self.state / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def save_state(self, name: str, state: dict) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.state / name, self.state_tmp, json.dumps(state, indent=1, sort_keys=True).encode())
+
     @property
     def tmp(self) -> Path:
         """Temp files are written here, then renamed into out/ (same file system as out/)."""
@@ -92,10 +108,19 @@ class Workspace:
     def output_dir(self, rel: str, profile: str) -> Path:
         """out/<profile>/<sub folders>/<safe input name>/ for an input; one folder per input, so
         inputs that share a stem (still.avif, still.webp) never overwrite each other."""
-        folder = self.folder_of(rel)
-        inner = PurePosixPath(rel).relative_to(folder) if folder else PurePosixPath(PurePosixPath(rel).name)
-        parts = [safe_name(p) for p in inner.parts]
-        return self.out.joinpath(safe_name(profile), *parts)
+        return Path(self.output_folder(rel, profile))
+
+    def output_folder(self, rel: str, profile: str) -> str:
+        """`output_dir` as a string: a run asks for every input's, to see that no two inputs
+        share one; the part above the input's own folder is worked out once per folder (#12)."""
+        parent, _, name = rel.rpartition("/")
+        key = (parent, profile)
+        above = self._out_parents.get(key)
+        if above is None:
+            folder = self.folder_of(rel)
+            inner = PurePosixPath(parent).relative_to(folder).parts if folder else ()
+            above = self._out_parents[key] = str(self.out.joinpath(safe_name(profile), *map(safe_name, inner)))
+        return f"{above}/{safe_name(name)}"
 
     def folder_of(self, rel: str) -> str | None:
         path = PurePosixPath(rel)
@@ -103,6 +128,10 @@ class Workspace:
             if path.is_relative_to(folder):
                 return folder
         return None
+
+    @functools.cached_property
+    def _out_parents(self) -> dict[tuple[str, str], str]:  # (input's folder, profile) -> output_folder's parent
+        return {}
 
     @functools.cached_property
     def _longest_first(self) -> list[str]:  # folder_of runs once per input (W3, #8)
@@ -113,22 +142,25 @@ class Workspace:
 
     # Scanning ----------------------------------------------------------------------------
     def scan(self) -> Iterator[Candidate]:
-        """Every input in every watched folder, in a stable order; one stat per file."""
+        """Every input in every watched folder, in a stable order; one stat per file (and no
+        Path per file: a no-op run over 100,000 inputs is mostly this scan, #12)."""
         for folder, profile in sorted(self.folders().items()):
             base = self.root / folder
             if base.is_dir():
-                yield from self._walk(base, folder, profile)
+                yield from self._walk(str(base), folder, profile)
 
-    def _walk(self, directory: Path, rel_dir: str, profile: str) -> Iterator[Candidate]:
+    def _walk(self, directory: str, rel_dir: str, profile: str) -> Iterator[Candidate]:
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            with os.scandir(directory) as found:
+                entries = sorted(found, key=_NAME)
         except OSError:
             return
         names = {e.name for e in entries}
         for entry in entries:
-            rel = f"{rel_dir}/{entry.name}"
-            if is_ignored(entry.name):
+            name = entry.name
+            if is_ignored(name):
                 continue
+            rel = f"{rel_dir}/{name}"
             try:
                 rel.encode("utf-8")
             except UnicodeEncodeError:  # bytes that are no UTF-8: cannot go in a report or a page
@@ -136,17 +168,17 @@ class Workspace:
                 yield Candidate(shown, profile, 0, 0, None,
                                 problem="file name is not valid UTF-8; rename the file")
                 continue
-            sidecar = f"{rel}.toml" if f"{entry.name}.toml" in names else None
+            sidecar = f"{rel}.toml" if f"{name}.toml" in names else None
             if sidecar and not self.inside(self.root / sidecar):
                 yield Candidate(rel, profile, 0, 0, None,
-                                problem=f"sidecar {entry.name}.toml is a symbolic link that points outside the workspace; "
+                                problem=f"sidecar {name}.toml is a symbolic link that points outside the workspace; "
                                         f"copy the file in instead")
                 continue
             if entry.is_symlink():
                 yield self._symlink(entry, rel, profile, sidecar)
                 continue
             if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(entry.path), rel, profile)
+                yield from self._walk(entry.path, rel, profile)
                 continue
             if not entry.is_file(follow_symlinks=False):
                 continue  # sockets, fifos: nothing a delivery contains
@@ -168,6 +200,9 @@ class Workspace:
             return Candidate(rel, profile, 0, 0, sidecar, problem="symbolic link to something that is not a file")
         st = target.stat()
         return Candidate(rel, profile, st.st_size, st.st_mtime_ns, sidecar)
+
+
+_NAME = attrgetter("name")
 
 
 def init_workspace(root: Path, name: str | None = None) -> Path:

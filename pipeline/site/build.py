@@ -16,7 +16,6 @@ until it is fixed. `build(ws)` builds unconditionally (tests, tools).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ from pathlib import Path
 from jinja2 import TemplateError
 from markupsafe import Markup
 
-from pipeline.atomic import write_bytes_atomic
-from pipeline.batch.store import Row, Store, now
+from pipeline.batch.store import Row, Store, now, read_generation
 from pipeline.config.workspace import Workspace
 from pipeline.site.facts import outputs_of
 from pipeline.site.media import Media, Shown, displayable, out_rel
@@ -57,39 +55,21 @@ class Style:
 
 
 # State ---------------------------------------------------------------------------------------
-def _load_state(ws: Workspace) -> dict:
-    try:
-        return json.loads((ws.state / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _save_state(ws: Workspace, state: dict) -> None:
-    ws.state.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(ws.state / STATE, ws.state_tmp, json.dumps(state, indent=1, sort_keys=True).encode())
-
-
-def _rows(ws: Workspace) -> dict[str, Row]:
+def _rows(ws: Workspace) -> tuple[dict[str, Row], str]:
+    """Every row, and the store's generation they are (read first: never newer than the rows)."""
     store = Store(ws.state / "state.db")
     try:
-        return store.items()
+        generation = store.generation()
+        return store.items(), generation
     finally:
         store.close()
 
 
-def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
-    """Changes when anything the site is built from changes."""
+def fingerprint(ws: Workspace, generation: str | None = None) -> str:
+    """Changes when anything the site is built from changes. The store counts for its generation,
+    not row by row: a run that changed nothing does no work per input here (#12)."""
     h = hashlib.sha256(VERSION.encode())
-    if rows is not None:
-        summary = [(r.input, r.profile, r.status, r.sha256, r.updated) for r in sorted(rows.values(), key=lambda r: r.input)]
-    else:
-        store = Store(ws.state / "state.db")
-        try:
-            summary = store.summary()
-        finally:
-            store.close()
-    for entry in summary:
-        h.update(("\0".join(entry) + "\n").encode())
+    h.update((read_generation(ws.state / "state.db") if generation is None else generation).encode())
     here = Path(__file__).resolve().parent  # the builder itself: an upgrade rebuilds the site
     files = [ws.root / "crossmedia.toml", *page_files(ws), *sorted(here.glob("*.py"))]
     for folder in (ws.root / "site_templates", BUILTIN_TEMPLATES):
@@ -107,7 +87,7 @@ def fingerprint(ws: Workspace, rows: dict[str, Row] | None = None) -> str:
 
 def site_changed(ws: Workspace) -> bool:
     """Does out/site/ need building although no input was processed in this run?"""
-    state = _load_state(ws)
+    state = ws.load_state(STATE)
     if not (ws.out / "site" / "index.html").is_file() or state.get("fingerprint") != fingerprint(ws):
         return True
     return any(not (ws.root / o).is_file() for entry in state.get("pages", {}).values() for o in entry.get("outputs", []))
@@ -116,7 +96,7 @@ def site_changed(ws: Workspace) -> bool:
 def report_pages(ws: Workspace, report) -> None:
     """Every page file is an item of the run's report (see the module docstring). A page built
     since the last report is "processed" once: this report takes the mark away."""
-    state = _load_state(ws)
+    state = ws.load_state(STATE)
     fresh = False
     for _, entry in sorted(state.get("pages", {}).items()):
         status = entry["status"]
@@ -128,7 +108,7 @@ def report_pages(ws: Workspace, report) -> None:
                              "error": entry.get("error")})
         report.counts[status] += 1
     if fresh:
-        _save_state(ws, state)
+        ws.save_state(STATE, state)
 
 
 # Build ---------------------------------------------------------------------------------------
@@ -148,8 +128,8 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
     """Build out/site/ from the store now; return notes for the report. `written` collects
     the files whose bytes changed."""
     started = started or now()
-    rows = _rows(ws)
-    built_from = fingerprint(ws, rows)
+    rows, generation = _rows(ws)
+    built_from = fingerprint(ws, generation)
     notes: list[str] = []
     env = environment(ws)
     media = Media(ws)
@@ -168,7 +148,7 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
                       built=started if page == "site/index.html" else "")
 
     # Pages first: the index lists them.
-    old = _load_state(ws).get("pages", {})
+    old = ws.load_state(STATE).get("pages", {})
     builder = PageBuilder(ws, rows, media, env, PAGE_CSS, logo)
     results: list[PageResult] = []
     page_links: list[Link] = []
@@ -201,7 +181,7 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
     _sweep(ws, writer.written | media.used)
     if written is not None:
         written |= writer.changed
-    _save_state(ws, {"fingerprint": built_from, "built": started, "pages": entries, "media_made": media.made})
+    ws.save_state(STATE, {"fingerprint": built_from, "built": started, "pages": entries, "media_made": media.made})
     log.info("site built: %d assets, %d pages, %d pictures made", len(rows), len(results), media.made)
     return notes
 
