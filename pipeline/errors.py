@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The workspace contract with cron (see README, "Exit codes")."""
+    """The workspace contract with cron (docs/operations.md, "Exit codes")."""
 
     OK = 0  # every input fine
     INPUTS_FAILED = 1  # the run finished, some inputs failed (quarantined)

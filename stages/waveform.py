@@ -2,7 +2,7 @@
 
 Drawn from the first audio output (what listeners get, after trim and levelling), with ffmpeg's
 showwavespic; one picture per input, since every format carries the same levelled samples. The
-output's `role = "waveform"` fact is how the site knows it (README, "What the preview site reads").
+output's `role = "waveform"` fact is how the site knows it (docs/site.md, "What the preview site reads").
 """
 
 from __future__ import annotations

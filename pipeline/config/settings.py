@@ -88,7 +88,7 @@ class WorkspaceConfig:
 
 
 DEFAULT_CONFIG = """\
-# crossmedia workspace. Reference: README.md, "Workspace configuration".
+# crossmedia workspace. Reference: docs/workspace.md in the crossmedia sources (`crossmedia.toml`).
 name = "{name}"
 
 # Watched folder -> profile. Files dropped into a folder come out under out/<profile>/.
@@ -100,7 +100,7 @@ name = "{name}"
 # timeout = 900            # seconds per input
 
 [site]
-# House style of the preview site and pages (README, "Preview site and pages").
+# House style of the preview site and pages (docs/site.md, "House style").
 # logo = "inbox/web/logo.svg"
 # accent = "#0b6e4f"
 

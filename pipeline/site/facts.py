@@ -3,7 +3,7 @@
 A row of `.crossmedia/state.db` has `input, profile, media, status, outputs, warnings, error,
 facts`. Images note their source facts and `facts["renditions"]` (the image chain, #3);
 audio/video stages note probe facts and mark picture outputs with `role` = "poster" or
-"waveform". README, "What the preview site reads", lists every key used here.
+"waveform". docs/site.md, "What the preview site reads", lists every key used here.
 """
 
 from __future__ import annotations

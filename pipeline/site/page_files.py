@@ -1,7 +1,7 @@
 """Page files (issue #6): `pages/<name>.toml` in the workspace, validated whole at load.
 
 TOML like profiles and sidecars, declared once with `pipeline.config.schema.key` (type, default, help)
-so that a bad page says file, key and fix, and the README's tables are generated from here.
+so that a bad page says file, key and fix, and the docs' tables are generated from here.
 `pipeline.site.pages` builds the HTML from what this module loads.
 """
 
@@ -112,7 +112,7 @@ def _with_link(block: PageBlock, link: PageLink | None) -> PageBlock:
 
 
 def reference() -> str:
-    """The README's page-file key tables (`python -m pipeline.commands.docgen`)."""
+    """The page-file key tables of docs/site.md (`python -m pipeline.commands.docgen`)."""
     def clean(text: str) -> str:
         return (text.replace("<class 'pipeline.site.page_files.PageBlock'>", "[[blocks]] table")
                 .replace("<class 'pipeline.site.page_files.PageLink'>", "table {text, href}"))

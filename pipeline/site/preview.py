@@ -11,7 +11,7 @@ itself (source previews, "before" images, soft proofs) come from `pipeline.site.
 
 Audio and video (facts written by their stages): outputs whose `facts["renditions"]` entry has
 `role = "waveform"` or `role = "poster"` are shown with the player and as the thumbnail; other
-outputs with an audio/video extension become the player's sources (see README, "What the
+outputs with an audio/video extension become the player's sources (docs/site.md, "What the
 preview site reads").
 """
 
