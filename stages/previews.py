@@ -46,10 +46,11 @@ def previews(job: Job, opts: ImageOptions) -> Job:
     screen = job.screen if job.screen is not None else job.pixels
     if screen.mode == "CMYK":
         screen = to_srgb(screen, job.icc)
+    small = fit(screen, PREVIEW_WIDTH)  # what the preview shows, and the share picture is cut from
     if not job.facts.get("vector"):
-        job, preview_width = _preview(job, stem, screen)
+        job, preview_width = _preview(job, stem, small)
         job = _comparisons(job, stem, screen, cmyk, preview_width)
-    return _share(job, stem, screen, opts)
+    return _share(job, stem, small, opts)
 
 
 def _save(job: Job, im: Image.Image, path: Path, **facts) -> Job:
@@ -68,7 +69,7 @@ def _ext(im: Image.Image) -> str:
     return "webp" if "A" in im.getbands() or im.mode == "P" else "jpg"
 
 
-def _preview(job: Job, stem: str, screen: Image.Image) -> tuple[Job, int]:
+def _preview(job: Job, stem: str, im: Image.Image) -> tuple[Job, int]:
     """The source as the pipeline read it; a copy of the file where a browser shows it as is."""
     size = os.stat(job.source).st_size
     if shown_as_is(dict(job.facts), size):
@@ -78,7 +79,6 @@ def _preview(job: Job, stem: str, screen: Image.Image) -> tuple[Job, int]:
         width, height = int(job.facts["width"]), int(job.facts["height"])
         return job.with_output(path, role="preview", format=job.facts["format"], width=width, height=height,
                                bytes=size, as_is=True), width
-    im = fit(screen, PREVIEW_WIDTH)
     job = _save(job, im, job.out_dir / f"{stem}.preview.{_ext(im)}", role="preview")
     return job, im.width
 
@@ -109,7 +109,8 @@ def _comparisons(job: Job, stem: str, screen: Image.Image, cmyk: bool, preview_w
 
 
 def _share(job: Job, stem: str, screen: Image.Image, opts: ImageOptions) -> Job:
-    """1200x630 JPEG cut around the focal point (the sidecar's, else the profile's gravity)."""
+    """1200x630 JPEG cut around the focal point (the sidecar's, else the profile's gravity), from
+    the 1200 px preview's pixels: a landscape photo needs a crop and no resize."""
     centre, how = choose_focus(screen, SHARE_ASPECT, job.sidecar.focus, opts.gravity)
     cut = resize(screen.crop(crop_box(screen.width, screen.height, SHARE_ASPECT, centre)), SHARE_SIZE)
     path = job.out_dir / f"{stem}.share.jpg"
