@@ -142,24 +142,41 @@ def _chromium() -> tuple[str | None, str | None]:
     return browser, shutil.which("chromedriver")
 
 
+# Browser tests wait for conditions, never for a time, and this long for each (#12): a machine
+# that is busy (CI, other jobs on two cores) is slow, not broken.
+WAIT = 300
+
+# Settled: the document loaded, its fonts ready, every picture decoded (or failed: the tests look
+# at naturalWidth themselves), then two frames, so that what was decoded has been painted. A lazy
+# picture that has not started loading (out of view) is not waited for: it would never come.
+_SETTLED = """
+const done = arguments[arguments.length - 1];
+const loaded = document.readyState === 'complete' ? Promise.resolve()
+  : new Promise(r => addEventListener('load', r, {once: true}));
+const decoded = () => [...document.images].filter(i => i.complete || i.loading !== 'lazy')
+  .map(i => i.decode().catch(() => null));
+loaded.then(() => Promise.all([document.fonts.ready, ...decoded()]))
+  .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
+"""
+
+
+def settle(driver) -> None:
+    """Wait until the page has loaded, its fonts are ready and its pictures decoded and painted."""
+    driver.execute_async_script(_SETTLED)
+
+
 @pytest.fixture
 def browser(tmp_path_factory):
-    """Debian's Chromium driven through chromium-driver, fresh profile, performance log on."""
+    """Debian's Chromium driven through chromium-driver, fresh profile, performance log on;
+    started (with one retry) and given generous timeouts by pipeline.banners.browser.start."""
     chromium, driver = _chromium()
     if not chromium or not driver:
         pytest.skip(f"needs chromium and chromedriver (Debian packages chromium, chromium-driver); "
                     f"found chromium={chromium}, chromedriver={driver}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from pipeline.banners.browser import STEADY, start
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.add_argument("--allow-file-access-from-files")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(driver), options=options)
+    drv = start([*CHROMIUM_FLAGS, *STEADY, "--allow-file-access-from-files"],
+                lambda: str(tmp_path_factory.mktemp("chromium-profile")))
     try:
         yield drv
     finally:

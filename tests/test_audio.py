@@ -220,6 +220,26 @@ def test_a_profile_can_upmix_to_stereo_and_warn_about_length(ws):
     assert any("max_duration = 2" in w for w in item["warnings"]), item["warnings"]
 
 
+def test_a_browser_voice_memo_webm_without_a_length_is_processed(ws, tmp_path):
+    """#12: a web voice memo (MediaRecorder: Opus in WebM written live) has no length in its
+    header. Made here from the corpus speech by ffmpeg's webm muxer in live mode."""
+    memo = tmp_path / "memo.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(CORPUS / "audio/speech.opus"), "-c:a", "libopus", "-b:a", "32k",
+                    "-f", "webm", "-live", "1", str(memo)], check=True)
+    assert "duration" not in ffprobe(memo)["format"] and "duration" not in ffprobe(memo)["streams"][0]
+    muxed = tmp_path / "muxed.webm"  # the same packets, written the usual way: Duration in the header
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(memo), "-c", "copy", str(muxed)], check=True)
+    ws.profile("voice", 'extends = "podcast"\n[audio]\nformats = ["mp3"]\ntrim_silence = false\n')
+    ws.write("crossmedia.toml", 'name = "t"\n[folders]\n"inbox/voice" = "voice"\n')
+    ws.drop(memo, "inbox/voice")
+    ws.run(expect=0)
+    item = ws.item("inbox/voice/memo.webm")
+    assert item["facts"]["duration_from"] == "packets" and item["facts"]["codec"] == "opus"
+    assert abs(item["facts"]["duration"] - float(ffprobe(muxed)["format"]["duration"])) <= 0.02  # one Opus packet
+    (out,) = audio_outputs(ws, item["input"])
+    assert abs(decoded_seconds(out) - decoded_seconds(memo)) <= 0.03  # all of it, not a cut
+
+
 def test_a_rerun_processes_nothing(done):
     before = {p: p.stat().st_mtime_ns for p in done.files()}
     done.run(expect=0)

@@ -126,3 +126,31 @@ def test_the_loader_is_allowed_only_for_its_platform(tmp_path):
     assert rules(tmp_path, ft, platform="flashtalking") == {"MANIFEST_INVALID"}
     ft["manifest.js"] = b'FT.manifest({"filename": "index.html", "width": 300, "height": 250, "clickTagCount": 1});'
     assert rules(tmp_path, ft, platform="flashtalking") == set()
+
+
+def test_a_heavy_zip_is_measured_against_a_budget_named_for_whose_it_is(tmp_path):
+    """#12: the IAB's 2017 table has figures for 300x250 and 320x50, none for 336x280, 300x600
+    or 320x100: a refusal says "its IAB initial-load budget" only where the figure is the IAB's."""
+    import os
+
+    from pipeline.banners.check import check_zip
+
+    heavy = os.urandom(270_000)  # random bytes do not compress: over every budget and cap
+    said = {}
+    for size in ("300x250", "320x50", "336x280", "300x600", "320x100"):
+        path = make_zip(tmp_path, {"index.html": page(size=size), "a.png": heavy}, name=f"ad-{size}.zip")
+        for platform in ("generic", "google"):
+            (refusal,) = check_zip(path, banner(tmp_path, platform), size)
+            assert refusal.rule == "FILE_SIZE_TOO_LARGE"
+            said[size, platform] = refusal.what
+    for size, kb in (("300x250", 150), ("320x50", 50)):
+        assert f"over its IAB initial-load budget of {kb} KB." in said[size, "generic"], said[size, "generic"]
+    for size, kb, figure in (("336x280", 150, "300x250"), ("300x600", 250, "970x250, 300x1050"), ("320x100", 50, "320x50")):
+        text = said[size, "generic"]
+        assert f"over our budget of {kb} KB (the IAB lists no {size}; ours is the IAB's " in text and figure in text, text
+        assert "IAB initial-load" not in text
+    assert "over google's cap of 150 KB." in said["300x600", "google"]  # the platform's cap, under our 250 KB
+    own = banner(tmp_path, "generic", extra='[budgets]\n"large-rectangle" = 100\n')
+    path = make_zip(tmp_path, {"index.html": page(size="336x280"), "a.png": heavy}, name="ad-336x280.zip")
+    (refusal,) = check_zip(path, own, "336x280")
+    assert "over its budget ([budgets]) of 100 KB." in refusal.what, refusal.what

@@ -24,3 +24,13 @@ def test_every_banner_key_and_rule_is_documented():
             assert f.metadata.get("help") and f"| `{prefix}{f.name}` |" in text, f.name
     for rule in RULES:
         assert f"| `{rule}` |" in text
+
+
+def test_the_sizes_table_says_whose_each_budget_is():
+    """#12: the IAB's 2017 New Ad Portfolio table has no 300x600, 336x280 or 320x100 figure."""
+    rows = [line.split(" | ") for line in banner_docs.sections()["banner-sizes"]().splitlines()[2:]]
+    source = {row[0].strip("| `"): row[3].rstrip(" |") for row in rows}
+    ours = {size for size, text in source.items() if text.startswith("ours: ")}
+    assert ours == {"300x600", "336x280", "320x100"}, source
+    assert all(text == "IAB New Ad Portfolio (2017)" for size, text in source.items() if size not in ours)
+    assert all(len(source[size]) > len("ours: ") + 20 for size in ours)  # with the reason for the figure

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from conftest import CORPUS, crossmedia
 
@@ -82,3 +86,17 @@ def test_demo_makes_its_samples_and_says_where_the_results_are(tmp_path):
     assert not [n for n in report["notes"] if n.startswith("check:")]
     again = crossmedia("demo", "-w", str(root), timeout=900)
     assert again.returncode == 0 and "0 processed" in again.stderr
+
+
+def test_run_from_inside_a_workspace_reads_the_built_in_profiles_not_its_profiles_folder(ws):
+    """A workspace's profiles/ folder has the name of the built-in profiles package: with the
+    current folder on the import path (`python -c` of the fork server, or an empty PYTHONPATH
+    entry), it shadowed the built-in profiles and every folder's profile was "unknown" (#12)."""
+    ws.drop("images/tiny-128.jpg")
+    assert (ws.root / "profiles").is_dir() and not (ws.root / "profiles" / "__init__.py").exists()
+    command = Path(sys.executable).parent / "crossmedia"  # the console script pip installed
+    for env in ({}, {"PYTHONPATH": ""}):
+        done = subprocess.run([str(command), "run"], cwd=ws.root, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, **env})
+        assert done.returncode == 0, done.stderr
+    assert ws.item("inbox/web/tiny-128.jpg")["status"] == "skipped"  # processed by the first run

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import screenshot
+from conftest import WAIT, screenshot, settle
 from pipeline.batch.engine import run
 from pipeline.commands.publish import publish
 
@@ -313,7 +313,8 @@ def test_serve_reloads_the_browser_after_a_rebuild(served, browser):
     assert browser.title.startswith("Hello")
     served.write("pages/hello.toml", PAGE.replace("Hello", "Reloaded"))
     assert served.watcher.tick()
-    WebDriverWait(browser, 30).until(lambda d: d.title.startswith("Reloaded"))
+    WebDriverWait(browser, WAIT).until(lambda d: d.title.startswith("Reloaded"))  # the page polls; a busy machine polls late
+    settle(browser)
     console = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert console == []
     screenshot(browser, "serve-reloaded")

@@ -20,7 +20,7 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image, ImageOps
 
-from conftest import CORPUS, Workspace, screenshot
+from conftest import CORPUS, WAIT, Workspace, screenshot, settle
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 MARKUP_ALT = '"><script>alert("alt")</script>'
@@ -307,15 +307,30 @@ def test_checker_passes_the_built_site_and_the_cli_says_so(site):
 
 
 # Browser ------------------------------------------------------------------------------------
+# Every picture that is in view (and shown) has loaded, or failed.
+_IN_VIEW_LOADED = """return Array.from(document.images).every(function (i) {
+  var r = i.getBoundingClientRect();
+  return i.complete || !(r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight); });"""
+
+
 def _scroll_and_settle(driver) -> None:
+    """Bring every lazy picture into view, a step at a time, waiting at each step until those in
+    view have loaded. Scrolling through without waiting (as this did) depends on the machine's
+    speed: on a busy one the page was back at the top before Chromium looked at what had come
+    into view, so the pictures further down never loaded and the wait for them timed out (#12)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    for y in range(0, height + 400, 400):
+    y = 0
+    while True:
         driver.execute_script("window.scrollTo(0, arguments[0])", y)
+        WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(_IN_VIEW_LOADED))
+        if y + driver.execute_script("return innerHeight") >= driver.execute_script("return document.documentElement.scrollHeight"):
+            break
+        y += 400
     driver.execute_script("window.scrollTo(0, 0)")
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(
         "return Array.from(document.images).every(function (i) { return i.complete; })"))
+    settle(driver)
 
 
 def _problems(driver) -> tuple[list[str], list[str]]:
@@ -349,6 +364,17 @@ def _open(driver, url: str, width: int) -> None:
     _scroll_and_settle(driver)
 
 
+def _until(driver, condition, got) -> None:
+    """Wait for the page's scripts to have done what a test asked; on timeout, say what is there."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, WAIT).until(condition)
+    except TimeoutException:
+        raise AssertionError(f"after {WAIT} s the page shows {got()!r}") from None
+
+
 def _viewport(driver, width: int, height: int) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
@@ -357,6 +383,7 @@ def _viewport(driver, width: int, height: int) -> None:
 def _full_screenshot(driver, width: int, name: str) -> Path:
     height = min(driver.execute_script("return document.documentElement.scrollHeight"), 6000)
     _viewport(driver, width, height)
+    settle(driver)  # laid out and painted at the new size
     return screenshot(driver, name)
 
 
@@ -369,11 +396,15 @@ def test_preview_index_and_asset_page_in_chromium(site, browser):
     assert _undecoded(browser) == []
     search = browser.find_element(By.NAME, "q")
     search.send_keys("orient")
-    assert browser.find_element(By.ID, "shown").text == "2 of 8 shown"
+    shown = browser.find_element(By.ID, "shown")
+    _until(browser, lambda d: shown.text == "2 of 8 shown", lambda: shown.text)
     search.clear()
     browser.find_element(By.CSS_SELECTOR, ".count-failed button").click()
-    visible = [c for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card") if c.is_displayed()]
-    assert [c.get_attribute("data-status") for c in visible] == ["failed"]
+
+    def visible() -> list[str]:
+        return [c.get_attribute("data-status") for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card") if c.is_displayed()]
+
+    _until(browser, lambda d: visible() == ["failed"], visible)
     browser.find_element(By.CSS_SELECTOR, ".count-total button").click()
     _full_screenshot(browser, 1280, "site-index")
 

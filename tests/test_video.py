@@ -497,6 +497,70 @@ def test_a_clip_cut_short_fails_with_a_clear_error_and_is_quarantined(ws, tmp_pa
     assert not (ws.root / "out/web/cut.mp4").exists()
 
 
+# WebM written live, as a browser's MediaRecorder writes screen recordings (#12) -------------------
+def live_webm(source: Path, dest: Path, video: str | None) -> Path:
+    """`source` encoded as MediaRecorder does (VP8 or VP9 + Opus, or Opus alone), by ffmpeg's webm
+    muxer in live mode: header first, so no Duration and no Cues."""
+    picture = ["-c:v", video, "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"] if video else ["-vn"]
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *picture, "-c:a", "libopus", "-b:a", "48k",
+                    "-f", "webm", "-live", "1", str(dest)], check=True)
+    assert "duration" not in probe(dest)["format"]  # what made these fail: no length in the header
+    return dest
+
+
+def header_length(live: Path, tmp: Path) -> float:
+    """The length the same packets get when written to a file the usual way (Duration in the header)."""
+    copy = tmp / f"{live.stem}-muxed.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(live), "-c", "copy", str(copy)], check=True)
+    return float(probe(copy)["format"]["duration"])
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_browser_screen_recording_without_a_length_is_processed(ws, corpus, tmp_path, codec):
+    clip = live_webm(corpus / "video/h264-aac.mp4", tmp_path / "screen.webm", codec)
+    length = header_length(clip, tmp_path)
+    frame = 100 / 2997
+    ws.profile("web", WEB)
+    ws.drop(clip)
+    ws.run(expect=0)
+    item = ws.item("inbox/web/screen.webm")
+    assert item["status"] == "processed", item
+    facts = item["facts"]
+    assert facts["duration_from"] == "packets" and facts["audio_codec"] == "opus"
+    assert abs(facts["duration"] - length) <= frame, (facts["duration"], length)
+    main = next(r for r in facts["renditions"] if r["path"].endswith("-480.mp4"))
+    info = probe(ws.root / main["path"])
+    assert abs(float(info["format"]["duration"]) - length) <= frame  # the whole recording, not a cut
+    assert int(video_stream(info)["nb_read_frames"]) == int(video_stream(probe(clip))["nb_read_frames"])
+
+
+def test_a_long_live_webm_is_measured_from_its_head_and_last_megabyte(tmp_path, corpus, monkeypatch):
+    """Thirty copies of a live clip in one live file (~5 MB, a Cluster a second): the length comes
+    from the head and the last MB, and agrees with a read of every packet."""
+    from pipeline.media import avprobe
+
+    clip = live_webm(corpus / "video/h264-aac.mp4", tmp_path / "one.webm", "libvpx")
+    (tmp_path / "list.txt").write_text("".join(f"file '{clip}'\n" for _ in range(30)))
+    long = tmp_path / "long.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"),
+                    "-c", "copy", "-f", "webm", "-live", "1", str(long)], check=True)
+    info = avprobe.ffprobe(long)
+    assert "duration" not in info["format"] and long.stat().st_size > 3 * 2**20
+    read = []
+    real_packets = avprobe._packets
+
+    def spy(exe, source, protocols, timeout, data=None):  # the real ffprobe, with what it was given noted
+        read.append((source, len(data) if data is not None else long.stat().st_size))
+        return real_packets(exe, source, protocols, timeout, data)
+
+    monkeypatch.setattr(avprobe, "_packets", spy)
+    length, ends = avprobe.duration_from_packets(long, info)
+    assert read == [("pipe:0", read[0][1])] and read[0][1] < 2 * 2**20, read  # one look, at the tail
+    every = avprobe._ends(real_packets(shutil.which("ffprobe"), f"file:{long}", "file", 60), {})
+    assert ends.keys() == every.keys() and all(abs(ends[i] - every[i]) < 1e-6 for i in every), (ends, every)
+    assert abs(length - 30 * header_length(clip, tmp_path)) <= 0.1, length
+
+
 def test_print_has_no_video_section_so_video_is_skipped_with_a_warning(ws):
     ws.drop("video/no-audio.mp4", "inbox/print")
     ws.run(expect=0)

@@ -19,14 +19,23 @@ import base64
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import MissingTool
 
+# A headless page counts as hidden: without the last three flags Chromium may throttle its timers
+# and frames, so that a busy machine slows a page down far more than the load alone would (#12).
+STEADY = ["--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+          "--disable-backgrounding-occluded-windows"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--force-color-profile=srgb",
-         "--force-device-scale-factor=1"]
+         "--force-device-scale-factor=1", *STEADY]
+# Page loads and scripts may take this long: a loaded machine (CI, other builds) is slow, not
+# broken, and what is waited for is always a condition (load, fonts, decoded images), never a time.
+PAGE_TIMEOUT = 300
+START_TRIES = 2  # chromedriver gives Chromium a deadline to start; a loaded machine can miss it once
 INSTALL = "sudo apt-get install chromium chromium-driver (or ./dev setup); `crossmedia doctor` checks it"
 
 # Largest font scale (<= 1) at which every [data-fit] box holds its text, found by bisection; no
@@ -65,10 +74,11 @@ document.fonts.ready.then(() => {
 });
 """
 
-# Timing of every animation, then (at the end state) sizes and overflow.
+# Every picture decoded (the end frame is the backup image), then the timing of every animation,
+# then (at the end state) sizes and overflow.
 _INSPECT = """
 const [done] = arguments;
-document.fonts.ready.then(() => {
+Promise.all([document.fonts.ready, ...[...document.images].map(i => i.decode().catch(() => null))]).then(() => {
   const anims = document.getAnimations().map(a => {
     const t = a.effect.getComputedTiming();
     return {target: a.effect.target ? (a.effect.target.id || a.effect.target.tagName) : '',
@@ -115,32 +125,51 @@ def tools() -> tuple[str, str]:
     return chromium, driver
 
 
+def start(flags: Sequence[str], new_profile: Callable[[], str]):
+    """A selenium driver of headless Chromium (chromedriver), performance and console logs on,
+    generous page and script timeouts. Each try gets a fresh profile folder from `new_profile`
+    (a browser that failed to start may still hold the last one); after the second failure,
+    MissingTool says why. The tests' browser fixture starts Chromium here too."""
+    chromium, driver = tools()
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    why = ""
+    for _ in range(START_TRIES):
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in [*flags, f"--user-data-dir={new_profile()}"]:
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        try:
+            drv = webdriver.Chrome(service=Service(driver), options=options)
+        except WebDriverException as e:  # selenium has stopped chromedriver and its browser
+            why = str(e.msg or e).splitlines()[0] if str(e.msg or e) else type(e).__name__
+            continue
+        drv.set_page_load_timeout(PAGE_TIMEOUT)
+        drv.set_script_timeout(PAGE_TIMEOUT)
+        return drv
+    raise MissingTool(f"headless Chromium did not start, twice ({why}). Fix: {INSTALL}")
+
+
 class Browser:
     """One headless Chromium with a fresh profile; use as a context manager."""
 
     def __init__(self):
         self.driver = None
-        self.profile: str | None = None
+        self.profiles: list[str] = []
+
+    def _new_profile(self) -> str:
+        self.profiles.append(tempfile.mkdtemp(prefix="crossmedia-chromium-"))
+        return self.profiles[-1]
 
     def __enter__(self) -> Browser:
-        chromium, driver = tools()
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-
-        self.profile = tempfile.mkdtemp(prefix="crossmedia-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for flag in [*FLAGS, f"--user-data-dir={self.profile}"]:
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         try:
-            self.driver = webdriver.Chrome(service=Service(driver), options=options)
-        except WebDriverException as e:
-            shutil.rmtree(self.profile, ignore_errors=True)
-            raise MissingTool(f"headless Chromium did not start ({str(e.msg or e).splitlines()[0]}). Fix: {INSTALL}") from None
-        self.driver.set_page_load_timeout(60)
-        self.driver.set_script_timeout(60)
+            self.driver = start(FLAGS, self._new_profile)
+        except MissingTool:
+            self._remove_profiles()
+            raise
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
         return self
@@ -148,8 +177,12 @@ class Browser:
     def __exit__(self, *exc) -> None:
         if self.driver is not None:
             self.driver.quit()
-        if self.profile:
-            shutil.rmtree(self.profile, ignore_errors=True)
+        self._remove_profiles()
+
+    def _remove_profiles(self) -> None:
+        for profile in self.profiles:
+            shutil.rmtree(profile, ignore_errors=True)
+        self.profiles = []
 
     def open(self, page: Path, width: int, height: int) -> PageLoad:
         """Load page at a WxH viewport; what it requested and logged on the way."""

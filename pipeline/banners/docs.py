@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.banners.spec import BUDGET_KB, IAB_NAMES, PLATFORMS, RULES, BannerFile, Frame, Style
+from pipeline.banners.spec import BUDGETS, IAB_NAMES, PLATFORMS, RULES, BannerFile, Frame, Style
 from pipeline.config.schema import key_table as table
 
 
@@ -14,10 +14,10 @@ def _keys() -> str:
 
 
 def _sizes() -> str:
-    rows = ["| size | IAB names | budget (KB, initial load) |", "| --- | --- | --- |"]
-    for size, kb in BUDGET_KB.items():
+    rows = ["| size | names | budget (KB, initial load) | figure from |", "| --- | --- | --- | --- |"]
+    for size, budget in BUDGETS.items():
         names = ", ".join(f"`{n}`" for n, s in IAB_NAMES.items() if s == size) or "-"
-        rows.append(f"| `{size}` | {names} | {kb} |")
+        rows.append(f"| `{size}` | {names} | {budget.kb} | {budget.source} |")
     return "\n".join(rows) + "\n"
 
 

@@ -18,6 +18,8 @@ from pipeline import templates
 from pipeline.banners.spec import Banner, Frame
 
 FIT_SLACK = 0.06  # text is fitted 6 % narrower than its box: other machines' fonts differ a little
+STRIP_SUBLINE_MIN_H = 60  # strips lower than this show the headline only (320x50, 300x50)
+STRIP_PRODUCT_MIN_W = 600  # strips narrower than this have no room for the product image (320x50, 320x100)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Layout:
     scrim: str  # direction of the gradient that keeps text legible over a photo
     align: str  # text alignment
     subline: bool = True  # False where a second line has no room (strips under 60 px high)
+    # What the banner asked for that this size leaves out, and why: the build warns (#12).
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def contain(box: tuple[int, int], width: int, height: int) -> tuple[int, int]:
@@ -51,6 +55,7 @@ def layout(w: int, h: int, has: set[str], logo_aspect: float = 3.0, product_aspe
     boxes: dict[str, Box] = {}
     if h <= 120 and w / h >= 2.5:  # 728x90, 970x90, 320x50, 300x50, 320x100
         ih = h - 2 * pad
+        left_out = []
         x, right = pad, w - pad
         if "logo" in has:
             lw = min(ih * (0.8 if h >= 90 else 1.0) * logo_aspect, w * 0.22)
@@ -62,14 +67,20 @@ def layout(w: int, h: int, has: set[str], logo_aspect: float = 3.0, product_aspe
             cw = round(min(170, max(64, w * 0.2)))
             boxes["cta"] = Box(right - cw, round((h - ch) / 2), cw, ch)
             right -= cw + gap
-        if "product" in has and w >= 600:
+        if "product" in has and w >= STRIP_PRODUCT_MIN_W:
             pw = round(min(ih * product_aspect, w * 0.16))
             boxes["product"] = Box(right - pw, pad, pw, ih)
             right -= pw + gap
+        elif "product" in has:
+            left_out.append(("product", f"a strip {w} px wide has no room for a product picture beside the text and the call-to-action "
+                                        f"({STRIP_PRODUCT_MIN_W} px needed)"))
+        if h < STRIP_SUBLINE_MIN_H:  # the caller drops the sub-line only if the banner has one
+            left_out.append(("subline", f"a strip {h} px high has room for one line of text "
+                                        f"(a sub-line needs {STRIP_SUBLINE_MIN_H} px)"))
         boxes["text"] = Box(x, pad, right - x, ih)
         head = ih * 0.4
         return Layout("strip", boxes, {"headline": head, "subline": head * 0.55, "cta": ch * 0.4}, "to right", "left",
-                      subline=h >= 60)
+                      subline=h >= STRIP_SUBLINE_MIN_H, left_out=tuple(left_out))
     if w / h >= 2.5:  # 970x250
         top = pad
         if "logo" in has:

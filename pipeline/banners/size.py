@@ -38,6 +38,7 @@ from pipeline.banners.spec import BACKUP_MAX_BYTES, KB, Banner, BannerRefused, V
 LEVELS = [(2, 82), (2, 72), (2, 62), (1, 82), (1, 72), (1, 60), (1, 50), (1, 40)]
 MAX_INITIAL_REQUESTS = 10  # IAB: host-initiated file requests during the initial load
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same banner gives the same zip bytes
+_LEFT_OUT_NAMES = {"subline": "the sub-line", "product": "the product image"}  # in the order a warning names them
 
 
 @dataclass
@@ -92,6 +93,13 @@ def build_size(staging: Path, banner: Banner, images: Images, size: str, browser
     backup_path.write_bytes(backup)
     scale_used, quality = LEVELS[level]
     warnings = []
+    left_out = dict(lay.left_out)
+    if not banner.spec.subline:
+        left_out.pop("subline", None)
+    if left_out:  # say what the file asked for and this size does not show (#12)
+        names = [_LEFT_OUT_NAMES[role] for role in _LEFT_OUT_NAMES if role in left_out]
+        warnings.append(f"{size}: {' and '.join(names)} left out, too little room: "
+                        + "; ".join(left_out[role] for role in _LEFT_OUT_NAMES if role in left_out))
     if min(scale["headline"], scale["cta"]) < 0.85:  # a little shrinking is the fitting working; more is worth a look
         warnings.append(f"{size}: text shrunk to fit (headline {fonts['headline']:g} px instead of {lay.fonts['headline']:.4g} px)")
     if scale_used == 1 and any(not a.svg for a in assets.values()):

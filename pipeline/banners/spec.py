@@ -3,7 +3,7 @@
 A banner file says what an HTML5 ad campaign needs (issue #7): the sizes, the click-through,
 the texts, which processed assets to use, the house style, the animation and the ad server it
 goes to. Every key is declared once here (type, default, help, check), like profile keys; the
-README's tables are generated from these classes.
+docs/banners.md's tables are generated from these classes.
 
 Refusals name the rule an ad server would name (`CLICK_TAG_INVALID`, `FILE_SIZE_TOO_LARGE`...)
 or, where ad servers have no name for it, one of ours (`ANIMATION_INFINITE`); `RULES` lists
@@ -72,7 +72,7 @@ PlatformName = Literal["google", "adform", "flashtalking", "generic"]
 
 @dataclass(frozen=True)
 class Platform:
-    """How one ad server wants its HTML5 zips (sources in README, "Platforms")."""
+    """How one ad server wants its HTML5 zips (sources in docs/banners.md, "Platforms")."""
 
     name: str
     loader: str  # the platform's own script, the only external reference allowed; "" = none

@@ -9,9 +9,14 @@ pipeline's own share of a short video batch).
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 
-PRELOAD = ["pipeline.batch.worker", "stages"]
+# The fork server starts as `python -c ...`, which puts the current folder first on its import
+# path: in a workspace, its profiles/ folder would shadow the built-in profiles package. This
+# module is preloaded first, and drops that entry before anything else is imported.
+PRELOAD = ["pipeline.batch.forkserver", "pipeline.batch.worker", "stages"]
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
 
 
 def forkserver():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -251,6 +252,16 @@ def doctor(as_json: bool) -> None:
 
 
 def main() -> None:
+    # A workspace has folders named like the built-in data packages (profiles/, site_templates/).
+    # With the current folder on the import path (an empty PYTHONPATH entry puts "" there), they
+    # would shadow the built-in ones as namespace packages. The tool never imports from there.
+    # Worker processes start from the environment: drop the empty entries there too.
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p not in ("", ".")]
+    if kept:
+        os.environ["PYTHONPATH"] = os.pathsep.join(kept)
+    else:
+        os.environ.pop("PYTHONPATH", None)
     cli(prog_name="crossmedia")
 
 
