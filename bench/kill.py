@@ -50,9 +50,20 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CROSSMEDIA_CORPUS", ROOT.parent / "shared" / "corpus"))
 PROFILE = '[image]\nwidths = [256, 128]\nformats = ["webp", "jpeg"]\nmetadata = []\n'
-GOOD_CORPUS = ["images/orient-1.jpg", "images/orient-6.jpg", "images/alpha.png", "images/palette.png",
-               "images/still.webp", "images/gray.jpg", "images/anim.gif", "images/tiny-128.jpg",
-               "images/still.heic", "images/logo.svg", "images/cmyk-icc.jpg", "images/p3.png"]
+GOOD_CORPUS = [
+    "images/orient-1.jpg",
+    "images/orient-6.jpg",
+    "images/alpha.png",
+    "images/palette.png",
+    "images/still.webp",
+    "images/gray.jpg",
+    "images/anim.gif",
+    "images/tiny-128.jpg",
+    "images/still.heic",
+    "images/logo.svg",
+    "images/cmyk-icc.jpg",
+    "images/p3.png",
+]
 BROKEN_CORPUS = ["broken/truncated.jpg", "broken/truncated.png", "broken/empty.png", "broken/document.pdf"]
 IMAGE_SUFFIXES = {".webp", ".jpg", ".png", ".gif", ".avif"}
 
@@ -136,10 +147,12 @@ class Figures:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"KILL inputs={self.inputs} kills={self.kills} (run {self.run_kills}, watch {self.watch_kills}; "
-                f"{self.parent_only} of the main process alone) "
-                f"finished_before_kill={self.finished_before_kill} checked_files={self.checked_files} "
-                f"problems={len(self.problems)}")
+        return (
+            f"KILL inputs={self.inputs} kills={self.kills} (run {self.run_kills}, watch {self.watch_kills}; "
+            f"{self.parent_only} of the main process alone) "
+            f"finished_before_kill={self.finished_before_kill} checked_files={self.checked_files} "
+            f"problems={len(self.problems)}"
+        )
 
 
 def _cli(*args: str) -> list[str]:
@@ -190,8 +203,15 @@ def _wait_gone(pgid: int, seconds: float) -> None:
         time.sleep(0.05)
 
 
-def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: int = 2,
-             orphan_share: float = 0.25, say=lambda s: None) -> Figures:
+def campaign(
+    base: Path,
+    inputs: int = 40,
+    kills: int = 6,
+    seed: int = 8,
+    jobs: int = 2,
+    orphan_share: float = 0.25,
+    say=lambda s: None,
+) -> Figures:
     """Build a workspace under `base`, kill runs and watchers `kills` times, check everything."""
     started = time.monotonic()
     rnd = random.Random(seed)
@@ -199,15 +219,14 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
     ws = base / "ws"
     subprocess.run(_cli("init", str(ws)), check=True, capture_output=True, cwd=ROOT)
     (ws / "profiles" / "kill.toml").write_text(PROFILE)
-    (ws / "crossmedia.toml").write_text('name = "kill"\n[folders]\n"inbox/kill" = "kill"\n'
-                                        '[watch]\nsettle = 0.3\n')
+    (ws / "crossmedia.toml").write_text('name = "kill"\n[folders]\n"inbox/kill" = "kill"\n[watch]\nsettle = 0.3\n')
     inbox = ws / "inbox" / "kill"
     staging = base / "staging"
     expected = make_inputs(staging, inputs, seed)
     originals = {name: _sha(staging / name) for name in expected}
     names = sorted(expected)
     rnd.shuffle(names)
-    first, later = names[: len(names) // 2], names[len(names) // 2:]
+    first, later = names[: len(names) // 2], names[len(names) // 2 :]
     inbox.mkdir(parents=True, exist_ok=True)
     for name in first:
         os.rename(staging / name, inbox / name)
@@ -226,7 +245,11 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
 
     for k in range(kills):
         watch = rnd.random() < 1 / 3
-        cmd = _cli("watch", "-w", str(ws), "--jobs", str(jobs)) if watch else _cli("run", "-w", str(ws), "--jobs", str(jobs))
+        cmd = (
+            _cli("watch", "-w", str(ws), "--jobs", str(jobs))
+            if watch
+            else _cli("run", "-w", str(ws), "--jobs", str(jobs))
+        )
         delay = rnd.uniform(0.3, 5.0 if watch else 2.2)
         with (logs / f"{k:03d}-{'watch' if watch else 'run'}.log").open("w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
@@ -260,8 +283,11 @@ def campaign(base: Path, inputs: int = 40, kills: int = 6, seed: int = 8, jobs: 
         checker.look(f"after round {k}")
         if not watch or not moved:
             move_chunk()
-        say(f"round {k + 1:3d}/{kills}: {'watch' if watch else 'run  '} {'main process ' if orphan else ''}killed after {delay:4.2f} s, "
-            f"{figures.rows_at_kill[-1]}/{inputs} recorded")
+        say(
+            f"round {k + 1:3d}/{kills}: {'watch' if watch else 'run  '} {'main process ' if orphan else ''}killed "
+            f"after {delay:4.2f} s, "
+            f"{figures.rows_at_kill[-1]}/{inputs} recorded"
+        )
     while later:
         move_chunk()
     for pgid in groups:
@@ -289,8 +315,10 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
         items[item["input"]] = item
     want = {f"inbox/kill/{n}": s for n, s in expected.items()}
     if set(items) != set(want):
-        problems.append(f"report inputs differ: missing {sorted(set(want) - set(items))[:5]}, "
-                        f"extra {sorted(set(items) - set(want))[:5]}")
+        problems.append(
+            f"report inputs differ: missing {sorted(set(want) - set(items))[:5]}, "
+            f"extra {sorted(set(items) - set(want))[:5]}"
+        )
     with sqlite3.connect(ws / ".crossmedia" / "state.db") as c:
         check = c.execute("PRAGMA integrity_check").fetchone()[0]
         rows = {r[0]: r[1:] for r in c.execute("SELECT input, status, times_processed, outputs FROM items")}
@@ -310,11 +338,16 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
         if sorted(json.loads(row[2])) != sorted(item["outputs"]):
             problems.append(f"{rel}: store and report list different outputs")
     listed = {o for i in items.values() for o in i["outputs"]}
-    on_disk = {p.relative_to(ws).as_posix() for p in (ws / "out" / "kill").rglob("*") if p.is_file()} \
-        if (ws / "out" / "kill").exists() else set()
+    on_disk = (
+        {p.relative_to(ws).as_posix() for p in (ws / "out" / "kill").rglob("*") if p.is_file()}
+        if (ws / "out" / "kill").exists()
+        else set()
+    )
     if on_disk != listed:
-        problems.append(f"outputs on disk differ from the report: {len(on_disk - listed)} unlisted "
-                        f"(e.g. {sorted(on_disk - listed)[:3]}), {len(listed - on_disk)} missing")
+        problems.append(
+            f"outputs on disk differ from the report: {len(on_disk - listed)} unlisted "
+            f"(e.g. {sorted(on_disk - listed)[:3]}), {len(listed - on_disk)} missing"
+        )
     for rel in sorted(listed & on_disk):
         what = whole(ws / rel)
         if what:
@@ -322,7 +355,17 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
     tmp = ws / "out" / ".tmp"
     if tmp.exists() and any(tmp.iterdir()):
         problems.append(f"out/.tmp holds {len(list(tmp.iterdir()))} files")
-    known = {"state.db", "state.db-wal", "state.db-shm", "lock", "crossmedia.log", "watch.json", "site.json", "tmp", "templates"}
+    known = {
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "lock",
+        "crossmedia.log",
+        "watch.json",
+        "site.json",
+        "tmp",
+        "templates",
+    }
     stray = [p.name for p in (ws / ".crossmedia").iterdir() if p.name not in known]
     stray += [f"tmp/{p.name}" for p in (ws / ".crossmedia" / "tmp").glob("*")]
     if stray:
@@ -350,15 +393,19 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     base = Path(tempfile.mkdtemp(prefix="kill-"))
     try:
-        figures = campaign(base, args.inputs, args.kills, args.seed, args.jobs,
-                           say=lambda s: print(s, file=sys.stderr, flush=True))
+        figures = campaign(
+            base, args.inputs, args.kills, args.seed, args.jobs, say=lambda s: print(s, file=sys.stderr, flush=True)
+        )
         for p in figures.problems:
             print(f"PROBLEM {p}")
         recorded = figures.rows_at_kill
-        print(f"{figures.inputs} inputs, {figures.kills} SIGKILLs ({figures.run_kills} run, {figures.watch_kills} watch), "
-              f"{figures.finished_before_kill} rounds finished before their kill; rows recorded at the kills: "
-              f"{recorded[:1]} ... {recorded[-1:]}; {figures.checked_files} output files checked whole; "
-              f"{figures.seconds:.0f} s")
+        print(
+            f"{figures.inputs} inputs, {figures.kills} SIGKILLs ({figures.run_kills} run, {figures.watch_kills} "
+            "watch), "
+            f"{figures.finished_before_kill} rounds finished before their kill; rows recorded at the kills: "
+            f"{recorded[:1]} ... {recorded[-1:]}; {figures.checked_files} output files checked whole; "
+            f"{figures.seconds:.0f} s"
+        )
         print(figures.summary())
         return 1 if figures.problems else 0
     finally:

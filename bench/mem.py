@@ -63,19 +63,56 @@ def video() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"generating {path} (1080p25, {VIDEO_SECONDS} s at 40 Mbit/s) ...", file=sys.stderr)
     tmp = path.with_suffix(".part.mp4")
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={VIDEO_SECONDS}",
-                    "-f", "lavfi", "-i", f"sine=f=220:d={VIDEO_SECONDS}:sample_rate=48000", "-vf", "noise=alls=24:allf=t",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "40M", "-maxrate", "40M", "-bufsize", "80M",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-shortest", str(tmp)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=1920x1080:r=25:d={VIDEO_SECONDS}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=f=220:d={VIDEO_SECONDS}:sample_rate=48000",
+            "-vf",
+            "noise=alls=24:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "40M",
+            "-maxrate",
+            "40M",
+            "-bufsize",
+            "80M",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+            str(tmp),
+        ],
+        check=True,
+    )
     tmp.rename(path)
     return path
 
 
 def run_one(src: Path, tmp: Path) -> tuple[float, int]:
     ws = tmp / f"ws-{src.suffix[1:]}"
-    subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.commands.cli", "init", str(ws)], check=True, capture_output=True, cwd=ROOT
+    )
     (ws / "inbox" / "web" / src.name).hardlink_to(src)
-    wall, _, peak = measure([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws), "--jobs", "1"], cwd=ROOT)
+    wall, _, peak = measure(
+        [sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws), "--jobs", "1"], cwd=ROOT
+    )
     report = (ws / "out" / "report.json").read_text()
     if '"processed": 1' not in report:
         raise SystemExit(f"{src.name} was not processed: {report[:500]}")
@@ -94,14 +131,18 @@ def main() -> int:
             src = source(fmt)
             wall, peak = run_one(src, tmp)
             name = "jpeg" if fmt == "jpg" else fmt
-            print(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB, {SIZE[0]}x{SIZE[1]}, web profile (12 renditions): "
-                  f"{wall:.1f} s, peak memory (PSS) {peak / 2**20:.0f} MiB")
+            print(
+                f"{src.name}: {src.stat().st_size / 1e6:.0f} MB, {SIZE[0]}x{SIZE[1]}, web profile (12 renditions): "
+                f"{wall:.1f} s, peak memory (PSS) {peak / 2**20:.0f} MiB"
+            )
             parts.append(f"{name}_peak={peak / 2**20:.0f} {name}_wall={wall:.1f}")
         if not args.no_video:
             src = video()
             wall, peak = run_one(src, tmp)
-            print(f"{src.name}: {src.stat().st_size / 1e9:.2f} GB, 1920x1080, {VIDEO_SECONDS} s, web profile: "
-                  f"{wall:.1f} s, peak memory (PSS) {peak / 2**20:.0f} MiB")
+            print(
+                f"{src.name}: {src.stat().st_size / 1e9:.2f} GB, 1920x1080, {VIDEO_SECONDS} s, web profile: "
+                f"{wall:.1f} s, peak memory (PSS) {peak / 2**20:.0f} MiB"
+            )
             parts.append(f"video_peak={peak / 2**20:.0f} video_wall={wall:.1f} video_gb={src.stat().st_size / 1e9:.2f}")
         print("MEM 100MP " + " ".join(parts))
         return 0

@@ -88,8 +88,9 @@ def tree_sample(pid: int, cpu: dict[int, float], memory: bool = True) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict | None = None, cwd: Path | None = None,
-            memory: bool = True) -> tuple[float, float, int]:
+def measure(
+    cmd: list[str], env: dict | None = None, cwd: Path | None = None, memory: bool = True
+) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, peak tree memory bytes) of a command; raises if it fails.
     `memory=False`: CPU only, read every 100 ms, and a peak of 0; for runs that are timed."""
     start = time.perf_counter()
@@ -132,8 +133,11 @@ def sharp_dir() -> Path | None:
     if not (home / "node_modules" / "sharp").is_dir():
         home.mkdir(parents=True, exist_ok=True)
         print("installing sharp from npm (once) ...", file=sys.stderr)
-        done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), "sharp"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), "sharp"],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             print(f"sharp could not be installed: {done.stderr[-500:]}", file=sys.stderr)
             return None
@@ -163,7 +167,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="w1-") as tmp:
             tmp = Path(tmp)
             runs = []
-            runs.append(("pillow", [sys.executable, str(PEERS / "w1_pillow.py"), str(src), str(tmp / "pillow")], None, tmp / "pillow"))
+            runs.append(
+                (
+                    "pillow",
+                    [sys.executable, str(PEERS / "w1_pillow.py"), str(src), str(tmp / "pillow")],
+                    None,
+                    tmp / "pillow",
+                )
+            )
             ws = tmp / "ws"
             subprocess.run([*crossmedia, "init", str(ws)], check=True, capture_output=True)
             (ws / "profiles" / "w1.toml").write_text(PROFILE)
@@ -174,7 +185,14 @@ def main() -> int:
             runs.append(("crossmedia", [*crossmedia, "run", "-w", str(ws), "--jobs", "2"], None, ws / "out" / "w1"))
             if sharp:
                 env = {**os.environ, "SHARP": str(sharp)}
-                runs.append(("sharp", ["node", str(PEERS / "w1_sharp_expert.js"), str(src), str(tmp / "sharp")], env, tmp / "sharp"))
+                runs.append(
+                    (
+                        "sharp",
+                        ["node", str(PEERS / "w1_sharp_expert.js"), str(src), str(tmp / "sharp")],
+                        env,
+                        tmp / "sharp",
+                    )
+                )
             for name, cmd, env, out in runs:
                 wall, cpu, peak = measure(cmd, env=env, cwd=ROOT, memory=not timed)
                 made = count_outputs(out)
@@ -183,17 +201,22 @@ def main() -> int:
                 if timed:
                     times[name].append(wall)
                     cpus[name].append(cpu)
-                    print(f"run {rep + 1}/{args.repeat} {name:10s} {wall:6.2f} s wall  {cpu:6.2f} s cpu",
-                          file=sys.stderr)
+                    print(
+                        f"run {rep + 1}/{args.repeat} {name:10s} {wall:6.2f} s wall  {cpu:6.2f} s cpu", file=sys.stderr
+                    )
                 else:
                     peaks[name] = peak
-                    print(f"memory run {name:10s} peak {peak / 2**20:6.0f} MiB  ({wall:6.2f} s wall, not timed)",
-                          file=sys.stderr)
+                    print(
+                        f"memory run {name:10s} peak {peak / 2**20:6.0f} MiB  ({wall:6.2f} s wall, not timed)",
+                        file=sys.stderr,
+                    )
     med = {k: statistics.median(v) for k, v in times.items() if v}
     print(f"photos: {args.photos} x 6000x4000 -> {expected} renditions per contender, median of {args.repeat}")
     for k, v in med.items():
-        print(f"  {k:10s} wall {v:6.2f} s  cpu {statistics.median(cpus[k]):6.2f} s  "
-              f"peak memory (PSS) {peaks[k] / 2**20:6.0f} MiB")
+        print(
+            f"  {k:10s} wall {v:6.2f} s  cpu {statistics.median(cpus[k]):6.2f} s  "
+            f"peak memory (PSS) {peaks[k] / 2**20:6.0f} MiB"
+        )
     vs_sharp = f"{med['crossmedia'] / med['sharp']:.2f}" if "sharp" in med else "n/a"
     print(f"W1 crossmedia/pillow={med['crossmedia'] / med['pillow']:.2f} crossmedia/sharp={vs_sharp}")
     return 0

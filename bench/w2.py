@@ -55,10 +55,36 @@ def make_clips(n: int, seconds: float) -> list[Path]:
     for i in range(n):
         path = CACHE / f"clip-{seconds:g}s-{i}.mp4"
         if not path.exists():
-            subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={seconds}",
-                            "-f", "lavfi", "-i", f"sine=f={220 + 110 * i}:sample_rate=48000:d={seconds}",
-                            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
-                            "-c:a", "aac", "-b:a", "192k", "-shortest", str(path)], check=True)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"testsrc2=s=1920x1080:r=25:d={seconds}",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"sine=f={220 + 110 * i}:sample_rate=48000:d={seconds}",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-crf",
+                    "18",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    "192k",
+                    "-shortest",
+                    str(path),
+                ],
+                check=True,
+            )
         clips.append(path)
     return clips
 
@@ -78,8 +104,9 @@ def run_crossmedia(work: Path, clips: list[Path], jobs: int) -> tuple[float, flo
         shutil.copyfile(clip, ws / "inbox" / "web" / clip.name)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "W2_LOG": str(log)}
     cpu0, t0 = children_cpu(), time.perf_counter()
-    done = subprocess.run([*crossmedia, "run", "-w", str(ws), "-j", str(jobs)], env=env, cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [*crossmedia, "run", "-w", str(ws), "-j", str(jobs)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         sys.exit(f"crossmedia run failed ({done.returncode}):\n{done.stderr}")
@@ -153,12 +180,16 @@ def main() -> int:
     ours_wall, ours_cpu = statistics.median(w for w, _ in ours), statistics.median(c for _, c in ours)
     bare_wall, bare_cpu = statistics.median(w for w, _ in bare), statistics.median(c for _, c in bare)
     commands = sum(len(c) for c in per_clip)
-    print(f"{args.clips} clips of {args.seconds:g} s at 1920x1080, {args.jobs} jobs, {commands} ffmpeg/ffprobe commands")
+    print(
+        f"{args.clips} clips of {args.seconds:g} s at 1920x1080, {args.jobs} jobs, {commands} ffmpeg/ffprobe commands"
+    )
     print(f"crossmedia run   wall {ours_wall:6.2f} s   cpu {ours_cpu:6.2f} s")
     print(f"bare ffmpeg      wall {bare_wall:6.2f} s   cpu {bare_cpu:6.2f} s")
     ratio = ours_wall / bare_wall
-    print(f"W2 crossmedia/bare={ratio:.3f} overhead={100 * (ratio - 1):+.1f}% "
-          f"cpu/wall crossmedia={ours_cpu / ours_wall:.2f} bare={bare_cpu / bare_wall:.2f}")
+    print(
+        f"W2 crossmedia/bare={ratio:.3f} overhead={100 * (ratio - 1):+.1f}% "
+        f"cpu/wall crossmedia={ours_cpu / ours_wall:.2f} bare={bare_cpu / bare_wall:.2f}"
+    )
     return 0
 
 

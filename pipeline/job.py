@@ -90,8 +90,7 @@ class Job:
     outputs: tuple[Output, ...] = ()
     # How far a long step is: progress("video encoding", 0.4). The worker connects it to the
     # engine's display; elsewhere (probe, tests) it says nothing.
-    progress: Callable[[str, float], None] = field(default=lambda what, fraction: None, repr=False,
-                                                   compare=False)
+    progress: Callable[[str, float], None] = field(default=lambda what, fraction: None, repr=False, compare=False)
 
     def warn(self, message: str) -> Job:
         return replace(self, warnings=(*self.warnings, message))

@@ -30,12 +30,12 @@ from jinja2 import (
 # An installed package is a folder on disk (wheels are unpacked), which FileSystemLoader reads.
 BUILTIN_TEMPLATES = Path(str(files("site_templates")))
 
-_OPTIONS = dict(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                keep_trailing_newline=True)
+_OPTIONS = dict(
+    autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
+)
 
 
-def environment(workspace: Path | None = None, *, folder: str = "",
-                cache: Path | None = None) -> Environment:
+def environment(workspace: Path | None = None, *, folder: str = "", cache: Path | None = None) -> Environment:
     """Templates from `site_templates/<folder>`: the workspace's own first, then the built-in.
 
     `cache`: where compiled templates are kept (Jinja's bytecode cache, keyed by source).

@@ -23,7 +23,9 @@ SILENCE_PAD = 0.05
 # Left minus right peaking under this (dBFS): the channels carry the same signal.
 SAME_CHANNELS_DB = -60.0
 
-_STAT = re.compile(r"^\[astats@(\w+) @ [^\]]*\] (Peak level dB|RMS level dB|Flat factor|Peak count|Number of samples): (\S+)", re.M)
+_STAT = re.compile(
+    r"^\[astats@(\w+) @ [^\]]*\] (Peak level dB|RMS level dB|Flat factor|Peak count|Number of samples): (\S+)", re.M
+)
 _SILENCE = re.compile(r"silence_(start|end): (-?[\d.]+)")
 
 
@@ -59,12 +61,14 @@ def _silences(stderr: str, length: float) -> list[tuple[float, float]]:
 
 def analysis_args(job: Job, opts: AudioOptions, start: float, duration: float | None) -> list[str]:
     stereo = job.facts.get("channels") == 2
-    graph = [f"[0:a:0]asplit={5 if stereo else 4}[l][s][q][c]{'[d]' if stereo else ''}",
-             "[l]ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I[lo]",
-             "[s]astats@main=measure_perchannel=none:measure_overall=Peak_level+RMS_level+Flat_factor+Peak_count+Number_of_samples[so]",
-             f"[q]silencedetect=n={opts.silence_threshold:g}dB:d={opts.silence_min:g}[qo]",
-             # at 16 bits, every sample at or over full scale becomes the peak value: counted
-             "[c]aformat=sample_fmts=s16,astats@clip=measure_perchannel=none:measure_overall=Peak_level+Peak_count[co]"]
+    graph = [
+        f"[0:a:0]asplit={5 if stereo else 4}[l][s][q][c]{'[d]' if stereo else ''}",
+        "[l]ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I[lo]",
+        "[s]astats@main=measure_perchannel=none:measure_overall=Peak_level+RMS_level+Flat_factor+Peak_count+Number_of_samples[so]",
+        f"[q]silencedetect=n={opts.silence_threshold:g}dB:d={opts.silence_min:g}[qo]",
+        # at 16 bits, every sample at or over full scale becomes the peak value: counted
+        "[c]aformat=sample_fmts=s16,astats@clip=measure_perchannel=none:measure_overall=Peak_level+Peak_count[co]",
+    ]
     outs = ["lo", "so", "qo", "co"]
     if stereo:
         graph.append("[d]pan=mono|c0=c0-c1,astats@diff=measure_perchannel=none:measure_overall=Peak_level[do]")
@@ -83,9 +87,13 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
     late = end is not None and end > length + 0.05
     if end is not None and end >= length:
         end = None  # to the end; the probe's length is an estimate for some MP3s
-    stderr = run_for_figures(analysis_args(job, opts, start, None if end is None else end - start),
-                             timeout=job.limits.timeout, what="audio analysis",
-                             duration=(end if end is not None else length) - start, progress=job.progress)
+    stderr = run_for_figures(
+        analysis_args(job, opts, start, None if end is None else end - start),
+        timeout=job.limits.timeout,
+        what="audio analysis",
+        duration=(end if end is not None else length) - start,
+        progress=job.progress,
+    )
     stats = _stats(stderr)
     main, clip = stats.get("main", {}), stats.get("clip", {})
     rate = job.facts.get("sample_rate") or 0
@@ -102,10 +110,16 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
     tail = next((kept - s for s, e in reversed(silences) if e >= kept - 0.02), 0.0)
     facts = {
         "loudness": {"before": {k: before[k] for k in ("lufs", "true_peak", "lra", "threshold")}},
-        "peak_dbfs": round(main.get("Peak level dB", -math.inf), 2) if math.isfinite(main.get("Peak level dB", -math.inf)) else -120.0,
-        "rms_dbfs": round(main.get("RMS level dB", -math.inf), 2) if math.isfinite(main.get("RMS level dB", -math.inf)) else -120.0,
+        "peak_dbfs": round(main.get("Peak level dB", -math.inf), 2)
+        if math.isfinite(main.get("Peak level dB", -math.inf))
+        else -120.0,
+        "rms_dbfs": round(main.get("RMS level dB", -math.inf), 2)
+        if math.isfinite(main.get("RMS level dB", -math.inf))
+        else -120.0,
         "flat_factor": round(max(0.0, main.get("Flat factor", 0.0)), 2),
-        "clipped_samples": int(max(0.0, clip.get("Peak count", 0.0))) if clip.get("Peak level dB", -math.inf) >= -0.001 else 0,
+        "clipped_samples": int(max(0.0, clip.get("Peak count", 0.0)))
+        if clip.get("Peak level dB", -math.inf) >= -0.001
+        else 0,
         "silence_lead": round(lead, 3),
         "silence_tail": round(tail, 3),
     }
@@ -119,10 +133,17 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
         cut_start = start + max(0.0, lead - SILENCE_PAD) if lead else cut_start
         cut_end = start + min(kept, kept - tail + SILENCE_PAD) if tail else cut_end
         by.append("silence")
-    facts["trim"] = {"start": round(cut_start, 4), "end": round(cut_end, 4), "by": by,
-                     "cut_start": cut_start > 0.0005, "cut_end": cut_end < start + kept - 0.0005 or end is not None}
+    facts["trim"] = {
+        "start": round(cut_start, 4),
+        "end": round(cut_end, 4),
+        "by": by,
+        "cut_start": cut_start > 0.0005,
+        "cut_end": cut_end < start + kept - 0.0005 or end is not None,
+    }
     facts["kept_duration"] = round(cut_end - cut_start, 4)
     job = job.note(**facts)
     if late:
-        job = job.warn(f"sidecar trim end ({job.sidecar.trim.end}) is after the end of the audio ({length:g} s); kept to the end")
+        job = job.warn(
+            f"sidecar trim end ({job.sidecar.trim.end}) is after the end of the audio ({length:g} s); kept to the end"
+        )
     return job

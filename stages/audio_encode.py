@@ -33,9 +33,17 @@ MAX_LEVEL_TRIES = 5
 # An encoded output further than this from the target is encoded once more with the difference.
 ENCODE_TOLERANCE = 0.2
 # Tag names as the source may spell them -> the name ffmpeg writes for every container.
-_TAG_ALIASES = {"title": ("title",), "artist": ("artist",), "album": ("album",), "album_artist": ("album_artist", "albumartist"),
-                "copyright": ("copyright",), "date": ("date", "year"), "genre": ("genre",), "track": ("track", "tracknumber"),
-                "comment": ("comment", "description")}
+_TAG_ALIASES = {
+    "title": ("title",),
+    "artist": ("artist",),
+    "album": ("album",),
+    "album_artist": ("album_artist", "albumartist"),
+    "copyright": ("copyright",),
+    "date": ("date", "year"),
+    "genre": ("genre",),
+    "track": ("track", "tracknumber"),
+    "comment": ("comment", "description"),
+}
 
 
 def out_channels(job: Job, opts: AudioOptions) -> int:
@@ -62,8 +70,10 @@ def prepare_filters(job: Job, opts: AudioOptions, rate: int, channels: int) -> s
         d = min(fade_out, kept / 2)
         parts.append(f"afade=t=out:st={kept - d:.4f}:d={d:.4f}")
     layout = "mono" if channels == 1 else "stereo"
-    parts += [f"aresample={rate}:resampler=soxr:precision=28",
-              f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout}"]
+    parts += [
+        f"aresample={rate}:resampler=soxr:precision=28",
+        f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout}",
+    ]
     return ",".join(parts)
 
 
@@ -91,8 +101,7 @@ def encoder_args(fmt: str, opts: AudioOptions) -> list[str]:
     if fmt == "m4a":
         return ["-c:a", "aac", "-b:a", f"{opts.bitrate.get('m4a', 160)}k", "-movflags", "+faststart"]
     if fmt == "opus":
-        return ["-c:a", "libopus", "-b:a", f"{opts.bitrate.get('opus', 96)}k", "-vbr", "on",
-                "-application", "audio"]
+        return ["-c:a", "libopus", "-b:a", f"{opts.bitrate.get('opus', 96)}k", "-vbr", "on", "-application", "audio"]
     if fmt == "wav":
         return ["-c:a", "pcm_s24le", "-rf64", "auto"]
     if fmt == "flac":
@@ -105,16 +114,18 @@ def encoder_filters(fmt: str, rate: int) -> list[str]:
     return ["aresample=48000:resampler=soxr:precision=28"] if fmt == "opus" and rate != 48000 else []
 
 
-def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ceiling: float,
-           known: dict | None) -> tuple[str, dict, dict]:
+def _level(
+    job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ceiling: float, known: dict | None
+) -> tuple[str, dict, dict]:
     """The levelling filters, what the prepared audio measured (`known` when that is already
     known), and how the levelling went."""
     trim = job.facts["trim"]
     timeout = job.limits.timeout
 
     def measure(filters: str) -> dict:
-        return loudness.measure(job.source, timeout=timeout, start=trim["start"],
-                                duration=trim["end"] - trim["start"], filters=filters)
+        return loudness.measure(
+            job.source, timeout=timeout, start=trim["start"], duration=trim["end"] - trim["start"], filters=filters
+        )
 
     measured = known or measure(prep)
     gain = loudness.gain_for(measured, lufs=target)
@@ -129,10 +140,14 @@ def _level(job: Job, opts: AudioOptions, prep: str, rate: int, target: float, ce
             if abs(got["lufs"] - target) <= LEVEL_TOLERANCE:
                 break
             extra = min(12.0, loudness.next_gain(tries, lufs=target))
-            level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=extra)
+            level = loudness.level_filter(
+                measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=extra
+            )
         best = min(tries, key=lambda t: abs(t[1] - target))
         if best[0] != extra:
-            level = loudness.level_filter(measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=best[0])
+            level = loudness.level_filter(
+                measured, lufs=target, true_peak=ceiling, sample_rate=rate, extra_gain_db=best[0]
+            )
         how["gain_db"] = round(gain + best[0], 2)
         how["limiter_makeup_db"] = round(best[0], 2)
     return level, measured, how
@@ -145,14 +160,19 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
     lossy = bool(set(opts.formats) & LOSSY)
     ceiling = opts.true_peak - (LOSSY_HEADROOM if lossy else 0.05)
     if opts.channels == "keep" and (job.facts.get("channels") or 0) > 2:
-        job = job.warn(f"the source has {job.facts['channels']} channels ({job.facts.get('channel_layout') or 'surround'}): "
-                       f"mixed down to stereo")
+        job = job.warn(
+            f"the source has {job.facts['channels']} channels ({job.facts.get('channel_layout') or 'surround'}): "
+            f"mixed down to stereo"
+        )
     prep = prepare_filters(job, opts, rate, channels)
     # Same channels, same rate, no silence cut: the analysis already measured these samples
     # (short fades at a sidecar cut move integrated loudness by well under 0.01 LU).
-    same = (channels == job.facts.get("channels") and rate == job.facts.get("sample_rate")
-            and "silence" not in trim["by"])
-    level, measured, how = _level(job, opts, prep, rate, target, ceiling, job.facts["loudness"]["before"] if same else None)
+    same = (
+        channels == job.facts.get("channels") and rate == job.facts.get("sample_rate") and "silence" not in trim["by"]
+    )
+    level, measured, how = _level(
+        job, opts, prep, rate, target, ceiling, job.facts["loudness"]["before"] if same else None
+    )
     silent = measured["lufs"] <= loudness.SILENCE_LUFS
     if silent:
         how["note"] = "silent: not levelled"
@@ -164,10 +184,30 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
     levelled = job.tmp_dir / f"{stem}-{id(job):x}-levelled.wav" if len(opts.formats) > 1 else None
     try:
         if levelled is not None:
-            ffmpeg_run.run([*source, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
-                            "-af", f"{prep},{level}", "-c:a", "pcm_f32le", "-rf64", "auto", "-y", str(levelled)],
-                           timeout=timeout, what="audio levelling", duration=trim["end"] - trim["start"],
-                           progress=job.progress)
+            ffmpeg_run.run(
+                [
+                    *source,
+                    "-map",
+                    "0:a:0",
+                    "-vn",
+                    "-sn",
+                    "-dn",
+                    "-map_metadata",
+                    "-1",
+                    "-af",
+                    f"{prep},{level}",
+                    "-c:a",
+                    "pcm_f32le",
+                    "-rf64",
+                    "auto",
+                    "-y",
+                    str(levelled),
+                ],
+                timeout=timeout,
+                what="audio levelling",
+                duration=trim["end"] - trim["start"],
+                progress=job.progress,
+            )
         tags = [a for k, v in tags_for(job, opts).items() for a in ("-metadata", f"{k}={v}")]
         after = {}
         progress = job.progress
@@ -180,11 +220,29 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
                     filters.append(f"volume={correction:.3f}dB:precision=double")
                 filters += encoder_filters(fmt, rate)
                 inputs = ffmpeg_run.input_args(levelled) if levelled is not None else source
-                ffmpeg_run.run([*inputs, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
-                                *(["-af", ",".join(filters)] if filters else []), *encoder_args(fmt, opts),
-                                *tags, "-fflags", "+bitexact", "-y", str(tmp)],
-                               timeout=timeout, what=f"{fmt} encoding", duration=trim["end"] - trim["start"],
-                               progress=progress)
+                ffmpeg_run.run(
+                    [
+                        *inputs,
+                        "-map",
+                        "0:a:0",
+                        "-vn",
+                        "-sn",
+                        "-dn",
+                        "-map_metadata",
+                        "-1",
+                        *(["-af", ",".join(filters)] if filters else []),
+                        *encoder_args(fmt, opts),
+                        *tags,
+                        "-fflags",
+                        "+bitexact",
+                        "-y",
+                        str(tmp),
+                    ],
+                    timeout=timeout,
+                    what=f"{fmt} encoding",
+                    duration=trim["end"] - trim["start"],
+                    progress=progress,
+                )
 
             size = write_atomic(final, job.tmp_dir, write)
             got = loudness.measure(final, timeout=timeout)
@@ -198,16 +256,30 @@ def audio_encode(job: Job, opts: AudioOptions) -> Job:
             stream = next(s for s in info.get("streams", []) if s.get("codec_type") == "audio")
             got_rate = int(stream.get("sample_rate") or rate)
             # Decoded length: the container's is whole frames (an MP3 rounds up to 1152 samples).
-            duration = got["samples"] / got_rate if got["samples"] else float(info.get("format", {}).get("duration") or 0)
+            duration = (
+                got["samples"] / got_rate if got["samples"] else float(info.get("format", {}).get("duration") or 0)
+            )
             after[fmt] = {k: got[k] for k in ("lufs", "true_peak", "lra")}
-            job = job.with_output(final, format=fmt, bytes=size, duration=round(duration, 3), lufs=got["lufs"],
-                                  true_peak=got["true_peak"], sample_rate=got_rate,
-                                  channels=int(stream.get("channels") or channels),
-                                  bitrate=round(size * 8 / duration / 1000) if duration > 0 and math.isfinite(duration) else 0)
+            job = job.with_output(
+                final,
+                format=fmt,
+                bytes=size,
+                duration=round(duration, 3),
+                lufs=got["lufs"],
+                true_peak=got["true_peak"],
+                sample_rate=got_rate,
+                channels=int(stream.get("channels") or channels),
+                bitrate=round(size * 8 / duration / 1000) if duration > 0 and math.isfinite(duration) else 0,
+            )
     finally:
         if levelled is not None:
             levelled.unlink(missing_ok=True)
-    facts_loudness = {**job.facts["loudness"], "prepared": {k: measured[k] for k in ("lufs", "true_peak", "lra")},
-                      "target": {"lufs": target, "true_peak": opts.true_peak}, "ceiling": round(ceiling, 2), **how,
-                      "after": after}
+    facts_loudness = {
+        **job.facts["loudness"],
+        "prepared": {k: measured[k] for k in ("lufs", "true_peak", "lra")},
+        "target": {"lufs": target, "true_peak": opts.true_peak},
+        "ceiling": round(ceiling, 2),
+        **how,
+        "after": after,
+    }
     return job.note(loudness=facts_loudness, output_channels=channels, output_sample_rate=rate)

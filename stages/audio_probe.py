@@ -38,13 +38,16 @@ def audio_probe(job: Job, opts: AudioOptions) -> Job:
         channel_layout=str(s.get("channel_layout", "")),
         duration=round(duration, 3),
         bitrate=_number(s.get("bit_rate"), int) or _number(fmt.get("bit_rate"), int) or 0,
-        tags={k: v for k, v in tags.items() if k not in ("encoder", "major_brand", "minor_version", "compatible_brands")},
+        tags={
+            k: v for k, v in tags.items() if k not in ("encoder", "major_brand", "minor_version", "compatible_brands")
+        },
     )
     if bits:
         job = job.note(bits=bits)
     if from_packets:  # nor a bit rate, which ffprobe works out from the length
-        job = job.note(duration_from="packets",
-                       bitrate=job.facts["bitrate"] or round(job.source.stat().st_size * 8 / duration))
+        job = job.note(
+            duration_from="packets", bitrate=job.facts["bitrate"] or round(job.source.stat().st_size * 8 / duration)
+        )
     if len(streams) > 1:
         job = job.warn(f"the file has {len(streams)} audio streams; only the first is used")
     return job

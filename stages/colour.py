@@ -116,15 +116,21 @@ def colour(job: Job, opts: ImageOptions) -> Job:
             src_icc = None
         else:
             if space != _space(colour_mode):
-                warnings.append(f"embedded colour profile is for {space}, the pixels are {colour_mode}; profile ignored")
+                warnings.append(
+                    f"embedded colour profile is for {space}, the pixels are {colour_mode}; profile ignored"
+                )
                 src_icc = None
     if src_icc is None and colour_mode == "CMYK":
         path = find_icc(opts.assume_cmyk_icc, job.workspace)
         if path is None:
-            raise InputError(f"CMYK source has no colour profile and {opts.assume_cmyk_icc} (profile {job.profile.name}, "
-                             f"[image] assume_cmyk_icc) is not installed; run `crossmedia doctor` for the fix")
+            raise InputError(
+                f"CMYK source has no colour profile and {opts.assume_cmyk_icc} (profile {job.profile.name}, "
+                f"[image] assume_cmyk_icc) is not installed; run `crossmedia doctor` for the fix"
+            )
         src_icc = path.read_bytes()
-        warnings.append(f"CMYK source has no colour profile; read as {path.name} (ask for the file with its ICC profile)")
+        warnings.append(
+            f"CMYK source has no colour profile; read as {path.name} (ask for the file with its ICC profile)"
+        )
         facts["source_icc_assumed"] = path.name
 
     if opts.colour == "cmyk":
@@ -139,7 +145,9 @@ def colour(job: Job, opts: ImageOptions) -> Job:
     def convert(im: Image.Image, dst_icc: bytes = dst_icc, out_mode: str = out_mode) -> Image.Image:
         im = _to_8bit(im)
         if out_mode == "CMYK" and im.mode in ("RGBA", "LA"):
-            background = Image.new(im.mode[:-1], im.size, opts.background if im.mode == "RGBA" else _grey(opts.background))
+            background = Image.new(
+                im.mode[:-1], im.size, opts.background if im.mode == "RGBA" else _grey(opts.background)
+            )
             background.paste(im, mask=im.getchannel("A"))
             im = background
         body, alpha = _split_alpha(im)
@@ -180,5 +188,5 @@ def colour(job: Job, opts: ImageOptions) -> Job:
 
 
 def _grey(hex_colour: str) -> int:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return round(0.299 * r + 0.587 * g + 0.114 * b)

@@ -93,8 +93,14 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
         if not issubclass(w.category, DeprecationWarning):
             job = job.warn(f"decoder reported: {one_line(w.message, 160)}")
     facts["decoded_width"], facts["decoded_height"] = pixels.size
-    return replace(job, pixels=pixels, frames=decoded, facts={**job.facts, **facts},
-                   icc=im.info.get("icc_profile") or None, exif=_exif(im))
+    return replace(
+        job,
+        pixels=pixels,
+        frames=decoded,
+        facts={**job.facts, **facts},
+        icc=im.info.get("icc_profile") or None,
+        exif=_exif(im),
+    )
 
 
 def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
@@ -190,9 +196,72 @@ def _jpeg_quality(im: Image.Image) -> int | None:
     tables = getattr(im, "quantization", None)
     if im.format != "JPEG" or not tables or 0 not in tables:
         return None
-    base = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-            14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-            49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+    base = [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ]
     table = list(tables[0])
     if len(table) != 64:
         return None

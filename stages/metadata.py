@@ -26,7 +26,14 @@ _BASE = {
     "datetime": [0x0132],  # DateTime
 }
 _SUB = {
-    "camera": [0x829A, 0x829D, 0x8827, 0x920A, 0xA434, 0xA433],  # exposure, f-number, ISO, focal length, lens model/make
+    "camera": [
+        0x829A,
+        0x829D,
+        0x8827,
+        0x920A,
+        0xA434,
+        0xA433,
+    ],  # exposure, f-number, ISO, focal length, lens model/make
     "datetime": [0x9003, 0x9004, 0x9010, 0x9011],  # DateTimeOriginal/Digitized and offsets
 }
 # Never carried, even with "all": they identify a person or a device.
@@ -55,7 +62,9 @@ def metadata(job: Job, opts: ImageOptions) -> Job:
                 for tag in _BASE.get(group, []):
                     if tag in src:
                         out[tag] = src[tag]
-            sub = {t: v for group in keep for t in _SUB.get(group, []) if (v := src.get_ifd(EXIF_IFD).get(t)) is not None}
+            sub = {
+                t: v for group in keep for t in _SUB.get(group, []) if (v := src.get_ifd(EXIF_IFD).get(t)) is not None
+            }
             if sub:
                 out[EXIF_IFD] = sub
             if "gps" in keep and src.get_ifd(GPS_IFD):
@@ -67,8 +76,9 @@ def metadata(job: Job, opts: ImageOptions) -> Job:
         out[0x010E] = job.sidecar.title
     kept = sorted(_names(out))
     stripped = sorted(p for p in present if ("gps" not in keep and "all" not in keep) or p != "GPS position")
-    return replace(job, facts={**job.facts, "metadata_kept": kept, "metadata_stripped": stripped},
-                   exif=out if len(out) else None)
+    return replace(
+        job, facts={**job.facts, "metadata_kept": kept, "metadata_stripped": stripped}, exif=out if len(out) else None
+    )
 
 
 def _private_present(src: Image.Exif | None) -> list[str]:
@@ -78,8 +88,13 @@ def _private_present(src: Image.Exif | None) -> list[str]:
     if src.get_ifd(GPS_IFD):
         found.append("GPS position")
     sub = src.get_ifd(EXIF_IFD)
-    names = {0xA430: "camera owner name", 0xA431: "camera serial number", 0xA435: "lens serial number",
-             0x927C: "maker notes", 0xA420: "image unique ID"}
+    names = {
+        0xA430: "camera owner name",
+        0xA431: "camera serial number",
+        0xA435: "lens serial number",
+        0x927C: "maker notes",
+        0xA420: "image unique ID",
+    }
     found += [name for tag, name in names.items() if tag in sub]
     return found
 

@@ -52,29 +52,62 @@ def poster(job: Job, opts: VideoOptions) -> Job:
         for fmt in formats:
             stream = split[branch] if split is not None else src
             branch += 1
-            picture = (stream.filter("crop", w, h, x, y).filter("scale", r.width, r.height, flags="lanczos")
-                       .filter("setsar", 1))
+            picture = (
+                stream.filter("crop", w, h, x, y)
+                .filter("scale", r.width, r.height, flags="lanczos")
+                .filter("setsar", 1)
+            )
             tmp = job.tmp_dir / f"{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
-            codec = {"c:v": "mjpeg", "q:v": 3, "pix_fmt": "yuvj420p"} if fmt == "jpeg" else {"c:v": "libwebp", "quality": 82}
-            outputs.append(ffmpeg.output(picture, str(tmp), **{"frames:v": 1, "update": 1, "map_metadata": -1}, **codec))
-            planned.append((job.out_dir / r.name(stem, f"-poster.{EXTENSIONS[fmt]}"), tmp, fmt, r, r.width, r.height, "poster"))
+            codec = (
+                {"c:v": "mjpeg", "q:v": 3, "pix_fmt": "yuvj420p"}
+                if fmt == "jpeg"
+                else {"c:v": "libwebp", "quality": 82}
+            )
+            outputs.append(
+                ffmpeg.output(picture, str(tmp), **{"frames:v": 1, "update": 1, "map_metadata": -1}, **codec)
+            )
+            planned.append(
+                (job.out_dir / r.name(stem, f"-poster.{EXTENSIONS[fmt]}"), tmp, fmt, r, r.width, r.height, "poster")
+            )
         if opts.preview:
             stream = split[branch] if split is not None else src
             branch += 1
             pw = min(opts.preview_width, r.width) // 2 * 2
             ph = max(2, round(pw * r.height / r.width / 2) * 2)
-            clip = (stream.trim(duration=opts.preview_seconds).setpts("PTS-STARTPTS").filter("fps", 10)
-                    .filter("crop", w, h, x, y).filter("scale", pw, ph, flags="lanczos").filter("setsar", 1))
+            clip = (
+                stream.trim(duration=opts.preview_seconds)
+                .setpts("PTS-STARTPTS")
+                .filter("fps", 10)
+                .filter("crop", w, h, x, y)
+                .filter("scale", pw, ph, flags="lanczos")
+                .filter("setsar", 1)
+            )
             tmp = job.tmp_dir / f"{uuid.uuid4().hex}.webp"
-            outputs.append(ffmpeg.output(clip, str(tmp), **{"c:v": "libwebp_anim", "loop": 0, "quality": 60,
-                                                            "lossless": 0, "map_metadata": -1, "an": None}))
+            outputs.append(
+                ffmpeg.output(
+                    clip,
+                    str(tmp),
+                    **{"c:v": "libwebp_anim", "loop": 0, "quality": 60, "lossless": 0, "map_metadata": -1, "an": None},
+                )
+            )
             planned.append((job.out_dir / r.name(stem, "-preview.webp"), tmp, "webp", r, pw, ph, "preview"))
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
-    write_many([(final, tmp) for final, tmp, *_ in planned],
-               lambda: ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="poster frame"))
+    write_many(
+        [(final, tmp) for final, tmp, *_ in planned],
+        lambda: ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="poster frame"),
+    )
     for final, _, fmt, r, width, height, role in planned:
-        job = job.with_output(final, format=fmt, width=width, height=height, aspect=r.aspect, bytes=final.stat().st_size,
-                              role=role, time=round(at, 3), crop=r.rect)
+        job = job.with_output(
+            final,
+            format=fmt,
+            width=width,
+            height=height,
+            aspect=r.aspect,
+            bytes=final.stat().st_size,
+            role=role,
+            time=round(at, 3),
+            crop=r.rect,
+        )
     if how.startswith("auto: every"):
         job = job.warn("every frame of the video is black, so the poster is black too; check the delivery")
     return job.note(poster_time=round(at, 3), poster_from=how)

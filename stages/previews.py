@@ -59,10 +59,17 @@ def _save(job: Job, im: Image.Image, path: Path, **facts) -> Job:
         write_atomic(path, job.tmp_dir, lambda tmp: im.save(tmp, format="WEBP", quality=PREVIEW_QUALITY, method=2))
     else:
         flat = flatten(im)
-        write_atomic(path, job.tmp_dir,
-                     lambda tmp: flat.save(tmp, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0))
-    return job.with_output(path, format=path.suffix[1:].replace("jpg", "jpeg"), width=im.width, height=im.height,
-                           bytes=path.stat().st_size, **facts)
+        write_atomic(
+            path, job.tmp_dir, lambda tmp: flat.save(tmp, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0)
+        )
+    return job.with_output(
+        path,
+        format=path.suffix[1:].replace("jpg", "jpeg"),
+        width=im.width,
+        height=im.height,
+        bytes=path.stat().st_size,
+        **facts,
+    )
 
 
 def _ext(im: Image.Image) -> str:
@@ -77,8 +84,9 @@ def _preview(job: Job, stem: str, im: Image.Image) -> tuple[Job, int]:
         path = job.out_dir / f"{stem}.preview.{suffix}"
         write_atomic(path, job.tmp_dir, lambda tmp: shutil.copyfile(job.source, tmp))
         width, height = int(job.facts["width"]), int(job.facts["height"])
-        return job.with_output(path, role="preview", format=job.facts["format"], width=width, height=height,
-                               bytes=size, as_is=True), width
+        return job.with_output(
+            path, role="preview", format=job.facts["format"], width=width, height=height, bytes=size, as_is=True
+        ), width
     job = _save(job, im, job.out_dir / f"{stem}.preview.{_ext(im)}", role="preview")
     return job, im.width
 
@@ -96,15 +104,27 @@ def _comparisons(job: Job, stem: str, screen: Image.Image, cmyk: bool, preview_w
         width = min(int(r["width"]), PREVIEW_WIDTH)
         if cmyk:  # the screen cannot show the CMYK file: a soft proof stands in for it
             proof = to_srgb(fit(_cut(job.pixels, r.get("crop")), width), job.icc)
-            job = _save(job, proof, job.out_dir / f"{stem}.proof-{label}.jpg", role="proof", aspect=aspect,
-                        of=Path(r["path"]).name)
+            job = _save(
+                job,
+                proof,
+                job.out_dir / f"{stem}.proof-{label}.jpg",
+                role="proof",
+                aspect=aspect,
+                of=Path(r["path"]).name,
+            )
             width = proof.width
         if whole(r.get("crop")) and width >= preview_width:
             continue  # the source preview is this comparison's "before"
         height = max(1, round(width * int(r["height"]) / max(1, int(r["width"]))))
         before = resize(_cut(screen, r.get("crop")), (width, height))
-        job = _save(job, before, job.out_dir / f"{stem}.before-{label}.{_ext(before)}", role="before",
-                    aspect=aspect, of=Path(r["path"]).name)
+        job = _save(
+            job,
+            before,
+            job.out_dir / f"{stem}.before-{label}.{_ext(before)}",
+            role="before",
+            aspect=aspect,
+            of=Path(r["path"]).name,
+        )
     return job
 
 
@@ -116,5 +136,13 @@ def _share(job: Job, stem: str, screen: Image.Image, opts: ImageOptions) -> Job:
     path = job.out_dir / f"{stem}.share.jpg"
     # It goes public (Open Graph): the profile's metadata policy holds, as for the renditions.
     size = encode(flatten(cut), "jpeg", path, job.tmp_dir, SHARE_OPTIONS, icc=srgb_bytes(), exif=job.exif)
-    return job.with_output(path, role="share", format="jpeg", width=SHARE_SIZE[0], height=SHARE_SIZE[1], bytes=size,
-                           focus=[round(centre[0], 4), round(centre[1], 4)], focus_from=how)
+    return job.with_output(
+        path,
+        role="share",
+        format="jpeg",
+        width=SHARE_SIZE[0],
+        height=SHARE_SIZE[1],
+        bytes=size,
+        focus=[round(centre[0], 4), round(centre[1], 4)],
+        focus_from=how,
+    )

@@ -36,8 +36,10 @@ def qa(job: Job, opts: ImageOptions) -> Job:
     if opts.colour == "srgb":
         mode = facts.get("source_mode")
         if mode == "CMYK":
-            job = job.warn(f"source is CMYK ({facts.get('source_icc') or 'no profile'}), meant for print: "
-                           f"converted to sRGB; check the colours, or ask for an RGB file")
+            job = job.warn(
+                f"source is CMYK ({facts.get('source_icc') or 'no profile'}), meant for print: "
+                f"converted to sRGB; check the colours, or ask for an RGB file"
+            )
         elif facts.get("colour_converted_from"):
             job = job.warn(f"source is in {facts['colour_converted_from']}, not sRGB: converted to sRGB")
     if opts.widths and not facts.get("vector") and facts.get("display_width"):
@@ -49,19 +51,25 @@ def qa(job: Job, opts: ImageOptions) -> Job:
             job = job.note(print_ppi=round(ppi))
             if ppi < opts.min_ppi:
                 need = round(opts.print_width_mm / 25.4 * opts.min_ppi)
-                job = job.warn(f"prints at {ppi:.0f} ppi at {opts.print_width_mm:g} mm wide; print needs "
-                               f"{opts.min_ppi} ppi ({need} px wide): ask for a larger original")
+                job = job.warn(
+                    f"prints at {ppi:.0f} ppi at {opts.print_width_mm:g} mm wide; print needs "
+                    f"{opts.min_ppi} ppi ({need} px wide): ask for a larger original"
+                )
     if opts.require_alt and not job.sidecar.alt and not job.sidecar.decorative:
-        job = job.warn(f"no alt text: add alt = \"...\" to {name}.toml (or decorative = true)")
+        job = job.warn(f'no alt text: add alt = "..." to {name}.toml (or decorative = true)')
     quality = facts.get("jpeg_quality")
     if quality is not None and quality < LOW_JPEG_QUALITY:
-        job = job.warn(f"heavily compressed JPEG (estimated quality {quality}, below {LOW_JPEG_QUALITY}): "
-                       f"artefacts likely; ask for the original")
+        job = job.warn(
+            f"heavily compressed JPEG (estimated quality {quality}, below {LOW_JPEG_QUALITY}): "
+            f"artefacts likely; ask for the original"
+        )
     if job.pixels is not None and not facts.get("vector"):
         spread = detail(job.pixels)
         if spread < FLAT_STDDEV:
-            job = job.warn(f"image is one flat colour with no detail (grey-level spread {spread:.1f}): "
-                           f"probably a placeholder or a failed export")
+            job = job.warn(
+                f"image is one flat colour with no detail (grey-level spread {spread:.1f}): "
+                f"probably a placeholder or a failed export"
+            )
     return job
 
 
@@ -74,6 +82,8 @@ def _too_small(job: Job, opts: ImageOptions) -> Job:
         crop_w = box[2] - box[0]
         if crop_w < largest:
             where = f" after the {text} crop" if text != "original" else ""
-            return job.warn(f"source is too small: {crop_w} px wide{where}, the largest rendition is {largest} px; "
-                            f"not upscaled, ask for a larger original")
+            return job.warn(
+                f"source is too small: {crop_w} px wide{where}, the largest rendition is {largest} px; "
+                f"not upscaled, ask for a larger original"
+            )
     return job

@@ -54,9 +54,27 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
             dpi = w / (opts.print_width_mm / 25.4) if opts.print_width_mm else None
             for fmt in dict.fromkeys(opts.formats):
                 final = job.out_dir / f"{stem}{label}-{w}.{EXTENSIONS[fmt]}"
-                size = encode(current, fmt, final, job.tmp_dir, opts, icc=job.icc, exif=job.exif,
-                              frames=current_frames if fmt in animated_formats else (), dpi=dpi)
-                job = job.with_output(final, format=fmt, width=w, height=h, bytes=size, aspect=aspect_text,
-                                      crop=rect, focus=[round(focus[0], 4), round(focus[1], 4)], focus_from=how,
-                                      animated=bool(current_frames) and fmt in animated_formats)
+                size = encode(
+                    current,
+                    fmt,
+                    final,
+                    job.tmp_dir,
+                    opts,
+                    icc=job.icc,
+                    exif=job.exif,
+                    frames=current_frames if fmt in animated_formats else (),
+                    dpi=dpi,
+                )
+                job = job.with_output(
+                    final,
+                    format=fmt,
+                    width=w,
+                    height=h,
+                    bytes=size,
+                    aspect=aspect_text,
+                    crop=rect,
+                    focus=[round(focus[0], 4), round(focus[1], 4)],
+                    focus_from=how,
+                    animated=bool(current_frames) and fmt in animated_formats,
+                )
     return job

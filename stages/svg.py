@@ -27,17 +27,66 @@ from pipeline.errors import InputError
 from pipeline.job import Job
 from pipeline.names import safe_stem
 
-SVG_NS, XLINK_NS, XML_NS = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink", "http://www.w3.org/XML/1998/namespace"
+SVG_NS, XLINK_NS, XML_NS = (
+    "http://www.w3.org/2000/svg",
+    "http://www.w3.org/1999/xlink",
+    "http://www.w3.org/XML/1998/namespace",
+)
 
 ELEMENTS = {
-    "svg", "g", "defs", "symbol", "use", "title", "desc", "style", "switch", "a",
-    "path", "rect", "circle", "ellipse", "line", "polyline", "polygon",
-    "text", "tspan", "textPath", "image", "marker", "pattern", "clipPath", "mask",
-    "linearGradient", "radialGradient", "stop", "filter",
-    "feBlend", "feColorMatrix", "feComponentTransfer", "feComposite", "feConvolveMatrix",
-    "feDiffuseLighting", "feDisplacementMap", "feDistantLight", "feDropShadow", "feFlood",
-    "feFuncA", "feFuncB", "feFuncG", "feFuncR", "feGaussianBlur", "feMerge", "feMergeNode",
-    "feMorphology", "feOffset", "fePointLight", "feSpecularLighting", "feSpotLight", "feTile", "feTurbulence",
+    "svg",
+    "g",
+    "defs",
+    "symbol",
+    "use",
+    "title",
+    "desc",
+    "style",
+    "switch",
+    "a",
+    "path",
+    "rect",
+    "circle",
+    "ellipse",
+    "line",
+    "polyline",
+    "polygon",
+    "text",
+    "tspan",
+    "textPath",
+    "image",
+    "marker",
+    "pattern",
+    "clipPath",
+    "mask",
+    "linearGradient",
+    "radialGradient",
+    "stop",
+    "filter",
+    "feBlend",
+    "feColorMatrix",
+    "feComponentTransfer",
+    "feComposite",
+    "feConvolveMatrix",
+    "feDiffuseLighting",
+    "feDisplacementMap",
+    "feDistantLight",
+    "feDropShadow",
+    "feFlood",
+    "feFuncA",
+    "feFuncB",
+    "feFuncG",
+    "feFuncR",
+    "feGaussianBlur",
+    "feMerge",
+    "feMergeNode",
+    "feMorphology",
+    "feOffset",
+    "fePointLight",
+    "feSpecularLighting",
+    "feSpotLight",
+    "feTile",
+    "feTurbulence",
 }
 _URL = re.compile(r"url\(\s*(['\"]?)\s*([^)'\"]*?)\s*\1\s*\)", re.I)
 _DATA_RASTER = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$", re.I)
@@ -131,14 +180,23 @@ def intrinsic_size(clean: bytes) -> tuple[float, float]:
 def rasterise(clean: bytes, width: int, timeout: float = 60) -> Image.Image:
     exe = shutil.which("rsvg-convert")
     if exe is None:
-        raise InputError("rsvg-convert is not installed, so SVG cannot be rasterised; run `crossmedia doctor` for the fix")
+        raise InputError(
+            "rsvg-convert is not installed, so SVG cannot be rasterised; run `crossmedia doctor` for the fix"
+        )
     try:
-        done = subprocess.run([exe, "--width", str(width), "--keep-aspect-ratio", "--format", "png"],
-                              input=clean, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [exe, "--width", str(width), "--keep-aspect-ratio", "--format", "png"],
+            input=clean,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise InputError(f"SVG took longer than {timeout:g} s to rasterise; refused") from None
     if done.returncode != 0 or not done.stdout:
-        raise InputError(f"SVG cannot be rasterised: {done.stderr.decode(errors='replace').strip()[:200] or 'rsvg-convert failed'}")
+        raise InputError(
+            f"SVG cannot be rasterised: {done.stderr.decode(errors='replace').strip()[:200] or 'rsvg-convert failed'}"
+        )
     im = Image.open(io.BytesIO(done.stdout))
     im.load()
     return im.convert("RGBA")
@@ -147,7 +205,7 @@ def rasterise(clean: bytes, width: int, timeout: float = 60) -> Image.Image:
 def svg(job: Job, opts: ImageOptions) -> Job:
     """Sanitise; write the clean SVG when the profile keeps vectors; rasterise for the renditions."""
     if opts.svg == "refuse":
-        raise InputError(f"profile {job.profile.name} refuses SVG (svg = \"refuse\"); export the logo as PNG")
+        raise InputError(f'profile {job.profile.name} refuses SVG (svg = "refuse"); export the logo as PNG')
     clean, removed = sanitise(job.source.read_bytes())
     w, h = intrinsic_size(clean)
     for what, n in sorted(removed.items()):
@@ -156,13 +214,26 @@ def svg(job: Job, opts: ImageOptions) -> Job:
         final = job.out_dir / f"{safe_stem(Path(job.rel).name)}.svg"
         size = write_bytes_atomic(final, job.tmp_dir, clean)
         job = job.with_output(final, format="svg", width=round(w), height=round(h), bytes=size, aspect="original")
-    target = max(opts.widths) if opts.widths else (
-        round(opts.print_width_mm / 25.4 * opts.min_ppi) if opts.print_width_mm else round(w))
+    target = (
+        max(opts.widths)
+        if opts.widths
+        else (round(opts.print_width_mm / 25.4 * opts.min_ppi) if opts.print_width_mm else round(w))
+    )
     target = max(1, min(target, 16384))
     if target * target * h / w > job.limits.max_pixels:
         raise InputError("SVG would rasterise larger than [limits] max_pixels; refused")
     pixels = rasterise(clean, target, timeout=min(120, job.limits.timeout))
-    facts = {"format": "svg", "mode": "RGBA", "width": round(w), "height": round(h), "orientation": 1,
-             "display_width": pixels.width, "display_height": pixels.height, "frames": 1, "vector": True,
-             "svg_removed": dict(removed), "has_alpha": True}
+    facts = {
+        "format": "svg",
+        "mode": "RGBA",
+        "width": round(w),
+        "height": round(h),
+        "orientation": 1,
+        "display_width": pixels.width,
+        "display_height": pixels.height,
+        "frames": 1,
+        "vector": True,
+        "svg_removed": dict(removed),
+        "has_alpha": True,
+    }
     return replace(job, pixels=pixels, svg=clean, facts={**job.facts, **facts})

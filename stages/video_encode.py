@@ -28,8 +28,17 @@ from pipeline.media.video_input import argv, kept, source_input, to_sdr
 RATE = 48000
 HEADROOM = 0.5  # dB under the true-peak ceiling: AAC and Opus overshoot a little of their own
 LEVEL_TOLERANCE = 0.2
-VP9_SPEED = {"ultrafast": 8, "superfast": 8, "veryfast": 7, "faster": 6, "fast": 5, "medium": 4,
-             "slow": 3, "slower": 2, "veryslow": 1}
+VP9_SPEED = {
+    "ultrafast": 8,
+    "superfast": 8,
+    "veryfast": 7,
+    "faster": 6,
+    "fast": 5,
+    "medium": 4,
+    "slow": 3,
+    "slower": 2,
+    "veryslow": 1,
+}
 
 
 def chain(stream, text: str):
@@ -60,13 +69,16 @@ def level(job: Job, opts: VideoOptions, start: float, length: float) -> tuple[st
         tries: list[tuple[float, float]] = []
         extra = 0.0
         for _ in range(3):
-            got = loudness.measure(job.source, timeout=job.limits.timeout, start=start or None, duration=length,
-                                   filters=text)
+            got = loudness.measure(
+                job.source, timeout=job.limits.timeout, start=start or None, duration=length, filters=text
+            )
             tries.append((extra, got["lufs"]))
             if abs(got["lufs"] - opts.lufs) <= LEVEL_TOLERANCE:
                 break
             extra = min(12.0, loudness.next_gain(tries, lufs=opts.lufs))
-            text = loudness.level_filter(before, lufs=opts.lufs, true_peak=ceiling, sample_rate=RATE, extra_gain_db=extra)
+            text = loudness.level_filter(
+                before, lufs=opts.lufs, true_peak=ceiling, sample_rate=RATE, extra_gain_db=extra
+            )
         best = min(tries, key=lambda t: abs(t[1] - opts.lufs))
         text = loudness.level_filter(before, lufs=opts.lufs, true_peak=ceiling, sample_rate=RATE, extra_gain_db=best[0])
         how["gain_db"] = round(gain + best[0], 2)
@@ -77,11 +89,26 @@ def _video_args(fmt: str, opts: VideoOptions, fps: float) -> dict:
     gop = max(1, round((fps or 25) * 2))  # a keyframe every two seconds: quick seeking in players
     cap = {"maxrate": f"{opts.max_bitrate}k", "bufsize": f"{opts.max_bitrate * 2}k"} if opts.max_bitrate else {}
     if fmt == "mp4":
-        return {"c:v": "libx264", "preset": opts.preset, "crf": opts.crf.get("mp4", 23), "profile:v": "high",
-                "pix_fmt": "yuv420p", "g": gop, "movflags": "+faststart", **cap}
-    vp9 = {"c:v": "libvpx-vp9", "crf": opts.crf.get("webm", 33), "b:v": f"{opts.max_bitrate}k" if opts.max_bitrate else "0",
-           "deadline": "good" if VP9_SPEED[opts.preset] < 5 else "realtime", "cpu-used": VP9_SPEED[opts.preset],
-           "row-mt": 1, "pix_fmt": "yuv420p", "g": gop}
+        return {
+            "c:v": "libx264",
+            "preset": opts.preset,
+            "crf": opts.crf.get("mp4", 23),
+            "profile:v": "high",
+            "pix_fmt": "yuv420p",
+            "g": gop,
+            "movflags": "+faststart",
+            **cap,
+        }
+    vp9 = {
+        "c:v": "libvpx-vp9",
+        "crf": opts.crf.get("webm", 33),
+        "b:v": f"{opts.max_bitrate}k" if opts.max_bitrate else "0",
+        "deadline": "good" if VP9_SPEED[opts.preset] < 5 else "realtime",
+        "cpu-used": VP9_SPEED[opts.preset],
+        "row-mt": 1,
+        "pix_fmt": "yuv420p",
+        "g": gop,
+    }
     return vp9 | ({"maxrate": cap["maxrate"], "bufsize": cap["bufsize"]} if cap else {})
 
 
@@ -109,20 +136,58 @@ def _loop_from(main: Path, tmp: Path, length: float | None, fps: float, opts: Vi
     `length` None: the whole picture.
     """
     if length is None:
-        ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-map_metadata", "-1",
-                        "-movflags", "+faststart", str(tmp)], timeout=timeout, what="muted loop")
+        ffmpeg_run.run(
+            [
+                *ffmpeg_run.input_args(main),
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                "-map_metadata",
+                "-1",
+                "-movflags",
+                "+faststart",
+                str(tmp),
+            ],
+            timeout=timeout,
+            what="muted loop",
+        )
         return
     frames = max(1, math.ceil(length * fps - 1e-6))
-    ffmpeg_run.run([*ffmpeg_run.input_args(main), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames),
-                    "-map_metadata", "-1", "-movflags", "+faststart", str(tmp)], timeout=timeout, what="muted loop")
+    ffmpeg_run.run(
+        [
+            *ffmpeg_run.input_args(main),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-frames:v",
+            str(frames),
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ],
+        timeout=timeout,
+        what="muted loop",
+    )
     stream = next(s for s in ffprobe(tmp, timeout=min(60, timeout))["streams"] if s.get("codec_type") == "video")
     if abs(float(stream.get("duration") or 0) - frames / fps) <= 0.5 / fps:
         return
     tmp.unlink(missing_ok=True)
-    clip = ffmpeg.input(ffmpeg_run.local_input(main), protocol_whitelist=ffmpeg_run.PROTOCOLS,
-                        format_whitelist=ffmpeg_run.DEMUXERS).video.trim(end=length).setpts("PTS-STARTPTS")
-    ffmpeg_run.run(argv(ffmpeg.output(clip, str(tmp), map_metadata=-1, **_video_args("mp4", opts, fps))),
-                   timeout=timeout, what="muted loop")
+    clip = (
+        ffmpeg.input(
+            ffmpeg_run.local_input(main), protocol_whitelist=ffmpeg_run.PROTOCOLS, format_whitelist=ffmpeg_run.DEMUXERS
+        )
+        .video.trim(end=length)
+        .setpts("PTS-STARTPTS")
+    )
+    ffmpeg_run.run(
+        argv(ffmpeg.output(clip, str(tmp), map_metadata=-1, **_video_args("mp4", opts, fps))),
+        timeout=timeout,
+        what="muted loop",
+    )
 
 
 def video_encode(job: Job, opts: VideoOptions) -> Job:
@@ -165,13 +230,18 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     outputs, planned, copies = [], [], []
     branch = sound = 0
     for r in plan:
+
         def picture(r: Rendition = r):
             nonlocal branch
             stream = vs[branch] if vs is not None else v
             branch += 1
             x, y, w, h = r.crop
-            return (stream.filter("crop", w, h, x, y).filter("scale", r.width, r.height, flags="lanczos")
-                    .filter("setsar", 1).filter("format", "yuv420p"))
+            return (
+                stream.filter("crop", w, h, x, y)
+                .filter("scale", r.width, r.height, flags="lanczos")
+                .filter("setsar", 1)
+                .filter("format", "yuv420p")
+            )
 
         for fmt in formats:
             final = job.out_dir / r.name(stem, f".{fmt}")
@@ -195,15 +265,23 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
                 copies.append((main, tmp))
             else:
                 clip = picture().trim(end=loop_length).setpts("PTS-STARTPTS")
-                outputs.append(ffmpeg.output(clip, str(tmp), map_metadata=-1, map_chapters=-1,
-                                             **_video_args("mp4", opts, out_fps)))
+                outputs.append(
+                    ffmpeg.output(clip, str(tmp), map_metadata=-1, map_chapters=-1, **_video_args("mp4", opts, out_fps))
+                )
             planned.append((final, tmp, "mp4", r, True))
 
     def write() -> None:
-        ffmpeg_run.run(argv(ffmpeg.merge_outputs(*outputs)), timeout=job.limits.timeout, what="video encoding",
-                       duration=length, progress=job.progress)
+        ffmpeg_run.run(
+            argv(ffmpeg.merge_outputs(*outputs)),
+            timeout=job.limits.timeout,
+            what="video encoding",
+            duration=length,
+            progress=job.progress,
+        )
         for main, tmp in copies:  # the muted loops, cut from the encoded MP4
-            _loop_from(main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout)
+            _loop_from(
+                main, tmp, loop_length if loop_length < length else None, out_fps or 25, opts, job.limits.timeout
+            )
 
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
     write_many([(final, tmp) for final, tmp, *_ in planned], write)
@@ -215,12 +293,21 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
         has_sound = any(s.get("codec_type") == "audio" for s in info["streams"])
         duration = float(info.get("format", {}).get("duration") or 0)
         size = final.stat().st_size
-        facts = {"format": fmt, "width": int(vstream["width"]), "height": int(vstream["height"]), "aspect": r.aspect,
-                 "bytes": size, "duration": round(duration, 3), "codec": vstream.get("codec_name", ""),
-                 "fps": round(out_fps, 3), "muted": not has_sound, "crop": r.rect,
-                 "focus": [round(r.focus[0], 4), round(r.focus[1], 4)],
-                 "focus_from": "sidecar" if job.sidecar.focus else "centre",
-                 "bitrate_kbps": round(size * 8 / duration / 1000) if duration > 0 else 0}
+        facts = {
+            "format": fmt,
+            "width": int(vstream["width"]),
+            "height": int(vstream["height"]),
+            "aspect": r.aspect,
+            "bytes": size,
+            "duration": round(duration, 3),
+            "codec": vstream.get("codec_name", ""),
+            "fps": round(out_fps, 3),
+            "muted": not has_sound,
+            "crop": r.rect,
+            "focus": [round(r.focus[0], 4), round(r.focus[1], 4)],
+            "focus_from": "sidecar" if job.sidecar.focus else "centre",
+            "bitrate_kbps": round(size * 8 / duration / 1000) if duration > 0 else 0,
+        }
         if muted:
             facts["role"] = "loop"
         if has_sound and after is None and how.get("note") is None:
@@ -229,8 +316,10 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
     for r in plan:
         best = allowed(*r.shown, opts)
         if best[0] > r.width + 1 and best[1] > r.height + 1:
-            job = job.warn(f"video {r.aspect} is made at the source's {r.width}x{r.height}, not the {best[0]}x{best[1]} "
-                           "the profile allows: video is never upscaled; ask for a larger master if it looks soft")
+            job = job.warn(
+                f"video {r.aspect} is made at the source's {r.width}x{r.height}, not the {best[0]}x{best[1]} "
+                "the profile allows: video is never upscaled; ask for a larger master if it looks soft"
+            )
     if job.facts.get("has_audio"):
         measured = dict(job.facts["loudness"])
         measured |= {"target": {"lufs": opts.lufs, "true_peak": opts.true_peak}, **how}

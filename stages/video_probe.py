@@ -85,7 +85,9 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     if duration <= 0:  # a live-written WebM (browser screen recording) says no length: its packets do (#12)
         duration, ends = duration_from_packets(job.source, info, timeout=min(60, job.limits.timeout))
     if duration <= 0:
-        raise InputError("the video has no duration ffprobe can read (cut short, or a still image in a video container)")
+        raise InputError(
+            "the video has no duration ffprobe can read (cut short, or a still image in a video container)"
+        )
     r_fps, avg_fps = rate(v.get("r_frame_rate")), rate(v.get("avg_frame_rate"))
     fps = avg_fps or r_fps
     field_order = v.get("field_order") or "unknown"
@@ -119,9 +121,12 @@ def video_probe(job: Job, opts: VideoOptions) -> Job:
     }
     if audios:
         a = audios[0]
-        facts |= {"audio_codec": a.get("codec_name", ""), "channels": _number(a.get("channels"), int) or 0,
-                  "sample_rate": _number(a.get("sample_rate"), int) or 0,
-                  "audio_duration": round(_number(a.get("duration")) or ends.get(a.get("index"), duration), 3)}
+        facts |= {
+            "audio_codec": a.get("codec_name", ""),
+            "channels": _number(a.get("channels"), int) or 0,
+            "sample_rate": _number(a.get("sample_rate"), int) or 0,
+            "audio_duration": round(_number(a.get("duration")) or ends.get(a.get("index"), duration), 3),
+        }
     if ends:  # nor a bit rate, which ffprobe works out from the length
         facts["duration_from"] = "packets"
         facts["bit_rate_kbps"] = facts["bit_rate_kbps"] or round(job.source.stat().st_size * 8 / duration / 1000)

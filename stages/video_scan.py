@@ -59,9 +59,14 @@ def summarise_frames(frames: list[tuple[float, dict[str, str]]], length: float) 
         if freeze_from <= step:
             frozen_start = length
         frozen_end = length - freeze_from
-    out = {"black_start": round(black_start, 3), "black_end": round(black_end, 3),
-           "frozen_start": round(frozen_start, 3), "frozen_end": round(frozen_end, 3),
-           "first_picture": None if first_picture is None else round(first_picture, 3), "frames_scanned": len(frames)}
+    out = {
+        "black_start": round(black_start, 3),
+        "black_end": round(black_end, 3),
+        "frozen_start": round(frozen_start, 3),
+        "frozen_end": round(frozen_end, 3),
+        "first_picture": None if first_picture is None else round(first_picture, 3),
+        "frames_scanned": len(frames),
+    }
     last = frames[-1][1] if frames else {}
     if "lavfi.idet.multiple.tff" in last:
         counts = {k: float(last.get(f"lavfi.idet.multiple.{k}", 0)) for k in ("tff", "bff", "progressive")}
@@ -80,11 +85,15 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     if not job.facts.get("interlaced") and job.facts.get("field_order") in ("unknown", ""):
         v = v.filter("idet")
     v = to_sdr(v.filter("scale", -2, "min(144,ih)"), job)
-    v = (v.filter("blackframe", amount=0, threshold=32)
-         .filter("freezedetect", n="-60dB", d=1).filter("metadata", mode="print"))
+    v = (
+        v.filter("blackframe", amount=0, threshold=32)
+        .filter("freezedetect", n="-60dB", d=1)
+        .filter("metadata", mode="print")
+    )
     args = argv(v.output("-", f="null"))
-    log = loudness.run_for_figures(args, timeout=timeout, what="video scan", duration=length,
-                                   progress=job.progress)  # metadata=print logs at info level
+    log = loudness.run_for_figures(
+        args, timeout=timeout, what="video scan", duration=length, progress=job.progress
+    )  # metadata=print logs at info level
     frames = parse_frames(log)
     if not frames:
         raise InputError("no video frames could be decoded in the kept part")
@@ -94,8 +103,10 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     step = 1 / float(job.facts.get("fps") or 25)
     decoded = frames[-1][0] + step
     if decoded < expected - max(0.5, 0.05 * expected) or "partial file" in log:
-        raise InputError(f"the file is cut short: only {decoded:.1f} of its {expected:.1f} s of picture can be "
-                         "decoded (an interrupted copy or upload?); deliver it again")
+        raise InputError(
+            f"the file is cut short: only {decoded:.1f} of its {expected:.1f} s of picture can be "
+            "decoded (an interrupted copy or upload?); deliver it again"
+        )
     scan = summarise_frames(frames, length)
     job = job.note(trim={"start": round(start, 3), "end": round(end, 3)}, kept_duration=round(length, 3), scan=scan)
     asked = job.sidecar.trim.seconds[1] if job.sidecar.trim is not None else None
@@ -106,12 +117,14 @@ def video_scan(job: Job, opts: VideoOptions) -> Job:
     if job.facts.get("has_audio") and float(job.facts.get("audio_duration") or end) <= start + 0.02:
         return job.note(has_audio=False, audio_unreadable="ends before the kept part").warn(
             f"the soundtrack cannot be used: it ends at {job.facts['audio_duration']:g} s, before the kept part "
-            f"starts ({start:g} s); the outputs are silent")
+            f"starts ({start:g} s); the outputs are silent"
+        )
     if job.facts.get("has_audio"):
         try:
             before = loudness.measure(job.source, timeout=timeout, start=start or None, duration=length)
         except InputError as e:  # an audio track that ends before the kept part, or cannot be decoded
             return job.note(has_audio=False, audio_unreadable=str(e)).warn(
-                f"the soundtrack cannot be used ({e}); the outputs are silent")
+                f"the soundtrack cannot be used ({e}); the outputs are silent"
+            )
         job = job.note(loudness={"before": before})
     return job

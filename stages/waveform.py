@@ -19,10 +19,27 @@ from pipeline.names import safe_stem
 
 def waveform_args(audio: Path, out: Path, opts: AudioOptions) -> list[str]:
     w, h = opts.waveform_size
-    graph = (f"[0:a:0]aformat=channel_layouts=mono,"
-             f"showwavespic=s={w}x{h}:colors={opts.waveform_colour}:scale=sqrt:filter=peak[v]")
-    return [*ffmpeg_run.input_args(audio), "-filter_complex", graph, "-map", "[v]",
-            "-frames:v", "1", "-c:v", "png", "-f", "image2", "-update", "1", "-y", str(out)]
+    graph = (
+        f"[0:a:0]aformat=channel_layouts=mono,"
+        f"showwavespic=s={w}x{h}:colors={opts.waveform_colour}:scale=sqrt:filter=peak[v]"
+    )
+    return [
+        *ffmpeg_run.input_args(audio),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "png",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        "-y",
+        str(out),
+    ]
 
 
 def waveform(job: Job, opts: AudioOptions) -> Job:
@@ -32,7 +49,10 @@ def waveform(job: Job, opts: AudioOptions) -> Job:
     if audio is None:
         return job
     final = job.out_dir / f"{safe_stem(Path(job.rel).name)}-waveform.png"
-    size = write_atomic(final, job.tmp_dir, lambda tmp: ffmpeg_run.run(
-        waveform_args(audio.path, tmp, opts), timeout=job.limits.timeout, what="waveform"))
+    size = write_atomic(
+        final,
+        job.tmp_dir,
+        lambda tmp: ffmpeg_run.run(waveform_args(audio.path, tmp, opts), timeout=job.limits.timeout, what="waveform"),
+    )
     w, h = opts.waveform_size
     return job.with_output(final, format="png", role="waveform", width=w, height=h, bytes=size)

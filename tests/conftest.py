@@ -28,12 +28,24 @@ def published(item: dict) -> list[str]:
     (source preview, before, soft proof, share: stages/previews.py names them so)."""
     return [o for o in item["outputs"] if not re.search(r"\.(preview|share)\.\w+$|\.(before|proof)-\w+\.\w+$", o)]
 
+
 # Property tests (hypothesis), deterministic for CI: a fixed, modest number of examples,
 # derandomized, no example database. `HYPOTHESIS_PROFILE=thorough` runs many more.
-settings.register_profile("ci", max_examples=60, derandomize=True, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-settings.register_profile("thorough", max_examples=2000, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -49,10 +61,8 @@ def corpus_entries(**match) -> list[dict]:
         ok = True
         for k, v in match.items():
             have = entry.get(k, entry.get("facts", {}).get(k))
-            if callable(v) and not isinstance(v, type):
-                ok = ok and bool(v(have))
-            else:
-                ok = ok and have == v
+            matches = bool(v(have)) if callable(v) and not isinstance(v, type) else have == v
+            ok = ok and matches
         if ok:
             out.append(entry)
     return out
@@ -128,13 +138,27 @@ def ws(tmp_path: Path) -> Workspace:
 
 def crossmedia(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     """The real command in a subprocess (end-to-end: signals, exit codes, stdout/stderr split)."""
-    return subprocess.run([sys.executable, "-m", "pipeline.commands.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 # Browser -----------------------------------------------------------------------------------
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def _chromium() -> tuple[str | None, str | None]:
@@ -171,12 +195,16 @@ def browser(tmp_path_factory):
     started (with one retry) and given generous timeouts by pipeline.banners.browser.start."""
     chromium, driver = _chromium()
     if not chromium or not driver:
-        pytest.skip(f"needs chromium and chromedriver (Debian packages chromium, chromium-driver); "
-                    f"found chromium={chromium}, chromedriver={driver}")
+        pytest.skip(
+            f"needs chromium and chromedriver (Debian packages chromium, chromium-driver); "
+            f"found chromium={chromium}, chromedriver={driver}"
+        )
     from pipeline.banners.browser import STEADY, start
 
-    drv = start([*CHROMIUM_FLAGS, *STEADY, "--allow-file-access-from-files"],
-                lambda: str(tmp_path_factory.mktemp("chromium-profile")))
+    drv = start(
+        [*CHROMIUM_FLAGS, *STEADY, "--allow-file-access-from-files"],
+        lambda: str(tmp_path_factory.mktemp("chromium-profile")),
+    )
     try:
         yield drv
     finally:

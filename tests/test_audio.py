@@ -40,26 +40,61 @@ SILENT = "café crème.mp3"
 
 def ebur128(path: Path) -> tuple[float, float]:
     """(integrated LUFS, true peak dBTP) as ffmpeg's ebur128 filter reports them."""
-    done = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i", str(path),
-                           "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True)
-    summary = done.stderr[done.stderr.rindex("Summary:"):]
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = done.stderr[done.stderr.rindex("Summary:") :]
     lufs = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
     peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
     return lufs, peak
 
 
 def ffprobe(path: Path) -> dict:
-    done = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
 def decoded_seconds(path: Path) -> float:
     """Length as a player decodes it (encoder delay and padding removed), from the sample count."""
     rate = int(ffprobe(path)["streams"][0]["sample_rate"])
-    done = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i", str(path), "-af",
-                           "astats=measure_perchannel=none:measure_overall=Number_of_samples", "-f", "null", "-"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "astats=measure_perchannel=none:measure_overall=Number_of_samples",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(re.findall(r"Number of samples: (\d+)", done.stderr)[-1]) / rate
 
 
@@ -206,15 +241,23 @@ def test_silence_is_encoded_as_silence_with_a_warning(done):
 
 
 def test_a_profile_can_upmix_to_stereo_and_warn_about_length(ws):
-    ws.profile("voice", 'extends = "podcast"\n[audio]\nchannels = "stereo"\nformats = ["wav"]\nmax_duration = 2\n'
-                        'trim_silence = false\n')
+    ws.profile(
+        "voice",
+        'extends = "podcast"\n[audio]\nchannels = "stereo"\nformats = ["wav"]\nmax_duration = 2\n'
+        "trim_silence = false\n",
+    )
     ws.write("crossmedia.toml", 'name = "t"\n[folders]\n"inbox/voice" = "voice"\n')
     ws.drop("audio/voice-mono.aiff", "inbox/voice")
     ws.run(expect=0)
     item = ws.item("inbox/voice/voice-mono.aiff")
     (out,) = audio_outputs(ws, item["input"])
     stream = ffprobe(out)["streams"][0]
-    assert (out.suffix, stream["codec_name"], stream["channels"], int(stream["sample_rate"])) == (".wav", "pcm_s24le", 2, 44100)
+    assert (out.suffix, stream["codec_name"], stream["channels"], int(stream["sample_rate"])) == (
+        ".wav",
+        "pcm_s24le",
+        2,
+        44100,
+    )
     lufs, peak = ebur128(out)
     assert abs(lufs + 16) <= 0.5 and peak <= -1.0 + 0.2, (lufs, peak)  # stereo out: the stereo target
     assert any("max_duration = 2" in w for w in item["warnings"]), item["warnings"]
@@ -224,8 +267,25 @@ def test_a_browser_voice_memo_webm_without_a_length_is_processed(ws, tmp_path):
     """#12: a web voice memo (MediaRecorder: Opus in WebM written live) has no length in its
     header. Made here from the corpus speech by ffmpeg's webm muxer in live mode."""
     memo = tmp_path / "memo.webm"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(CORPUS / "audio/speech.opus"), "-c:a", "libopus", "-b:a", "32k",
-                    "-f", "webm", "-live", "1", str(memo)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(CORPUS / "audio/speech.opus"),
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+            str(memo),
+        ],
+        check=True,
+    )
     assert "duration" not in ffprobe(memo)["format"] and "duration" not in ffprobe(memo)["streams"][0]
     muxed = tmp_path / "muxed.webm"  # the same packets, written the usual way: Duration in the header
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(memo), "-c", "copy", str(muxed)], check=True)
@@ -245,8 +305,9 @@ def test_a_rerun_processes_nothing(done):
     done.run(expect=0)
     counts = done.report()["counts"]
     assert counts["processed"] == 0 and counts["failed"] == 0, counts
-    assert {p: p.stat().st_mtime_ns for p in done.files() if p.name != "report.json"} == \
-        {p: t for p, t in before.items() if p.name != "report.json"}
+    assert {p: p.stat().st_mtime_ns for p in done.files() if p.name != "report.json"} == {
+        p: t for p, t in before.items() if p.name != "report.json"
+    }
 
 
 def test_truncated_audio_and_hostile_playlists_fail_cleanly_and_read_nothing_else(ws, tmp_path):
@@ -310,8 +371,17 @@ def test_loudnorm_second_pass_stays_linear_on_a_short_mono_clip(tmp_path):
     measured = loudness.measure(src, timeout=60)
     out = tmp_path / "levelled.wav"
     flt = loudness.loudnorm_filter(measured, lufs=-24.0, true_peak=-2.0, lra=7.0)
-    ffmpeg_run.run([*ffmpeg_run.input_args(src), "-af", f"{flt},aresample=44100,aformat=channel_layouts=mono",
-                    "-c:a", "pcm_s16le", str(out)], timeout=60)
+    ffmpeg_run.run(
+        [
+            *ffmpeg_run.input_args(src),
+            "-af",
+            f"{flt},aresample=44100,aformat=channel_layouts=mono",
+            "-c:a",
+            "pcm_s16le",
+            str(out),
+        ],
+        timeout=60,
+    )
     lufs, peak = ebur128(out)
     assert abs(lufs + 24) <= 0.5 and peak <= -2.0 + 0.2, (lufs, peak)
 
@@ -320,11 +390,40 @@ def test_generated_sources_print_skips_and_a_bad_trim_fails_alone(ws, tmp_path):
     """Media made by ffmpeg itself (lavfi): a 16 kHz, 24 kbit/s MP3 (and a WAV twin of the same stem),
     a 5.1 WAV; audio dropped into print is skipped; a sidecar trim that is no time fails that input."""
     low, surround = ws.root / "inbox/web/phone-call.mp3", ws.root / "inbox/web/surround.wav"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3:r=16000,volume=0.3",
-                    "-c:a", "libmp3lame", "-b:a", "24k", str(low)], check=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "anoisesrc=d=3:c=pink:a=0.2:r=48000,pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0",
-                    "-c:a", "pcm_s16le", str(surround)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=3:r=16000,volume=0.3",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "24k",
+            str(low),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "anoisesrc=d=3:c=pink:a=0.2:r=48000,pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0",
+            "-c:a",
+            "pcm_s16le",
+            str(surround),
+        ],
+        check=True,
+    )
     twin = ws.root / "inbox/web/phone-call.wav"  # the same stem as the MP3
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(low), "-t", "2", str(twin)], check=True)
     ws.drop("audio/tone-tagged.ogg", "inbox/print")  # print has no [audio]

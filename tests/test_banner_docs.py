@@ -14,7 +14,9 @@ BANNERS_DOC = Path(__file__).resolve().parent.parent / "docs" / "banners.md"
 def test_banner_tables_in_readme_are_current():
     text = BANNERS_DOC.read_text(encoding="utf-8")
     for name, make in banner_docs.sections().items():
-        assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, f"run `python -m pipeline.commands.docgen` ({name})"
+        assert f"<!-- generated: {name} -->\n{make()}<!-- end generated -->" in text, (
+            f"run `python -m pipeline.commands.docgen` ({name})"
+        )
 
 
 def test_every_banner_key_and_rule_is_documented():

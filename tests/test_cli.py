@@ -38,7 +38,9 @@ def test_probe_of_video_and_audio_says_what_they_are(ws):
     assert (data["media"], f["rotation"], f["display_width"], f["display_height"]) == ("video", 90, 480, 640)
     assert f["video_codec"] == "h264" and f["audio_codec"] == "aac" and -40 < f["lufs"] < -30
     assert data["profiles"]["web"]["usable"] and not data["profiles"]["print"]["usable"]
-    loud = json.loads(ws.cli("probe", "--json", "-p", "podcast", str(CORPUS / "audio/loud-whitenoise.mp3"), expect=0).stdout)
+    loud = json.loads(
+        ws.cli("probe", "--json", "-p", "podcast", str(CORPUS / "audio/loud-whitenoise.mp3"), expect=0).stdout
+    )
     assert loud["facts"]["true_peak"] > 0 and any("clips" in w for w in loud["profiles"]["podcast"]["warnings"])
 
 
@@ -55,8 +57,16 @@ def test_status_lists_failures_and_pending(ws):
 def test_doctor_reports_every_tool(ws):
     done = ws.cli("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(done.stdout)}
-    for name in ("ffmpeg", "ffprobe", "Pillow AVIF", "Pillow littleCMS colour management", "pillow-heif",
-                 "CMYK ICC profile", "rsvg-convert", "chromium"):
+    for name in (
+        "ffmpeg",
+        "ffprobe",
+        "Pillow AVIF",
+        "Pillow littleCMS colour management",
+        "pillow-heif",
+        "CMYK ICC profile",
+        "rsvg-convert",
+        "chromium",
+    ):
         assert name in checks, name
         assert checks[name]["ok"] or checks[name]["fix"], name
     assert done.exit_code == (0 if all(c["ok"] or not c["required"] for c in checks.values()) else 1)
@@ -96,7 +106,8 @@ def test_run_from_inside_a_workspace_reads_the_built_in_profiles_not_its_profile
     assert (ws.root / "profiles").is_dir() and not (ws.root / "profiles" / "__init__.py").exists()
     command = Path(sys.executable).parent / "crossmedia"  # the console script pip installed
     for env in ({}, {"PYTHONPATH": ""}):
-        done = subprocess.run([str(command), "run"], cwd=ws.root, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, **env})
+        done = subprocess.run(
+            [str(command), "run"], cwd=ws.root, capture_output=True, text=True, timeout=600, env={**os.environ, **env}
+        )
         assert done.returncode == 0, done.stderr
     assert ws.item("inbox/web/tiny-128.jpg")["status"] == "skipped"  # processed by the first run

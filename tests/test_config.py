@@ -32,7 +32,7 @@ def test_wrong_types_and_unknown_sections_are_reported_together(ws):
 
 
 def test_a_profile_without_aspects_is_refused(ws):
-    ws.profile("bare", '[image]\naspects = []\nwidths = [640]\n')
+    ws.profile("bare", "[image]\naspects = []\nwidths = [640]\n")
     done = ws.cli("run", "-w", str(ws.root), expect=2)
     assert "aspects" in done.output and 'give at least one, e.g. ["original"]' in done.output
 
@@ -82,7 +82,7 @@ def test_a_bad_sidecar_fails_only_its_input(ws):
     item = ws.item("inbox/web/tiny-128.jpg")
     assert item["status"] == "failed" and "tiny-128.jpg.toml" in item["error"] and "Fix" in item["error"]
     assert ws.item("inbox/web/orient-1.jpg")["status"] == "processed"
-    ws.write("inbox/web/tiny-128.jpg.toml", 'focus = [0.2, 0.5]\n')
+    ws.write("inbox/web/tiny-128.jpg.toml", "focus = [0.2, 0.5]\n")
     ws.run(expect=0)
 
 

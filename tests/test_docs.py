@@ -16,7 +16,10 @@ from stages import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-DOCS = {p.relative_to(ROOT / "docs").as_posix(): p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").rglob("*.md"))}
+DOCS = {
+    p.relative_to(ROOT / "docs").as_posix(): p.read_text(encoding="utf-8")
+    for p in sorted((ROOT / "docs").rglob("*.md"))
+}
 ALL_DOCS = "\n".join(DOCS.values())
 
 

@@ -72,8 +72,12 @@ def test_workers_end_when_the_engine_process_is_killed_alone(ws):
     for work forever (they did, holding their memory, until #8)."""
     inbox = quick(ws)
     photos(inbox, 30, size=(1600, 1200))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_rows(ws, 1)
     assert len(_group(proc.pid)) >= 3  # the engine, its fork server and workers
     os.kill(proc.pid, 9)
@@ -138,8 +142,9 @@ def _damage(db: Path, how: str) -> None:
         raise ValueError(how)
 
 
-@pytest.mark.parametrize("how", ["deleted", "deleted-wal-left", "garbage", "truncated", "header-zeroed",
-                                 "garbage-wal", "empty"])
+@pytest.mark.parametrize(
+    "how", ["deleted", "deleted-wal-left", "garbage", "truncated", "header-zeroed", "garbage-wal", "empty"]
+)
 def test_a_damaged_or_deleted_store_is_noticed_and_rebuilt_without_losing_originals(ws, how):
     inbox = quick(ws)
     photos(inbox, 6)
@@ -194,8 +199,9 @@ def test_status_reads_a_damaged_store_without_a_traceback(ws):
 # Concurrent runs -----------------------------------------------------------------------------
 def _popen(*args: str, log: Path) -> subprocess.Popen:
     with log.open("w") as out:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.commands.cli", *args], stdout=out, stderr=subprocess.STDOUT, text=True
+        )
 
 
 def _wait_rows(ws, n: int, timeout: float = 120) -> None:
@@ -251,8 +257,12 @@ def test_runs_started_together_never_both_work(ws, tmp_path):
 def test_a_watcher_started_during_a_run_exits_75_and_a_run_after_a_killed_watcher_works(ws, tmp_path):
     inbox = quick(ws, "[watch]\nsettle = 0.5\n")
     photos(inbox, 3)
-    watcher = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_rows(ws, 3)
     assert crossmedia("run", "-w", str(ws.root)).returncode == 75
     os.killpg(watcher.pid, 9)  # the lock dies with its holder
@@ -297,9 +307,14 @@ DRIVER = textwrap.dedent("""
 def _can_mount_tmpfs() -> str | None:
     if not shutil.which("unshare"):
         return "needs unshare (util-linux)"
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt && umount /mnt"],
-                           capture_output=True, text=True)
-    return None if probe.returncode == 0 else f"needs root to mount a tmpfs in a mount namespace: {probe.stderr.strip()}"
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt && umount /mnt"],
+        capture_output=True,
+        text=True,
+    )
+    return (
+        None if probe.returncode == 0 else f"needs root to mount a tmpfs in a mount namespace: {probe.stderr.strip()}"
+    )
 
 
 @pytest.mark.skipif(_can_mount_tmpfs() is not None, reason=str(_can_mount_tmpfs()))
@@ -308,9 +323,24 @@ def test_a_full_disk_fails_cleanly_keeps_nothing_half_written_and_recovers(ws, t
     ws.profile("quick", '[image]\nwidths = [1600, 800, 400]\nformats = ["webp", "jpeg"]\n')
     photos(inbox, 8, size=(1600, 1200))
     before = {p.name: sha(p) for p in inbox.iterdir()}
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", DRIVER,
-                           str(ws.root), "8m", str(ROOT / "bench")],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            DRIVER,
+            str(ws.root),
+            "8m",
+            str(ROOT / "bench"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout)
     full, space = seen["full"], seen["space"]

@@ -28,10 +28,25 @@ sys.path.insert(0, str(ROOT / "bench"))
 from w1 import tree_sample  # noqa: E402  (bench/ is scripts, not a package)
 
 QUICK = '[image]\nwidths = [96]\nformats = ["webp", "jpeg"]\nmetadata = []\n'
-SOURCES = ["images/orient-1.jpg", "images/alpha.png", "images/anim.gif", "images/still.webp",
-           "images/still.heic", "images/still.avif", "images/rgb.tif", "images/palette.png"]
-WRONG_EXT = {".jpg": ".png", ".png": ".gif", ".gif": ".webp", ".webp": ".jpg", ".heic": ".jpg",
-             ".avif": ".png", ".tif": ".jpg"}
+SOURCES = [
+    "images/orient-1.jpg",
+    "images/alpha.png",
+    "images/anim.gif",
+    "images/still.webp",
+    "images/still.heic",
+    "images/still.avif",
+    "images/rgb.tif",
+    "images/palette.png",
+]
+WRONG_EXT = {
+    ".jpg": ".png",
+    ".png": ".gif",
+    ".gif": ".webp",
+    ".webp": ".jpg",
+    ".heic": ".jpg",
+    ".avif": ".png",
+    ".tif": ".jpg",
+}
 
 
 def sha(path: Path) -> str:
@@ -47,8 +62,12 @@ def quick_workspace(ws, limits: str = "timeout = 60\nmemory_mb = 1536\n"):
 
 def run_measured(ws, *args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, int]:
     """The real `crossmedia run` in a subprocess, and the peak PSS of its process tree (bytes)."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak, done = 0, threading.Event()
 
     def sample():
@@ -141,9 +160,11 @@ def test_fuzzed_corpus_files_fail_cleanly_or_process_never_crash_hang_or_blow_up
     assert peak < 1536 * 2**20, f"peak PSS {peak / 2**20:.0f} MiB"
     assert {p.name: sha(p) for p in inbox.iterdir()} == before
     with capsys.disabled():
-        print(f"\nfuzz: {cases} fuzzed + {len(corpus_entries(expect='error'))} broken corpus files: "
-              f"{counts['processed']} processed, {counts['failed']} failed cleanly, 0 crashes; "
-              f"peak PSS of the run {peak / 2**20:.0f} MiB")
+        print(
+            f"\nfuzz: {cases} fuzzed + {len(corpus_entries(expect='error'))} broken corpus files: "
+            f"{counts['processed']} processed, {counts['failed']} failed cleanly, 0 crashes; "
+            f"peak PSS of the run {peak / 2**20:.0f} MiB"
+        )
 
 
 # Decompression bombs -------------------------------------------------------------------------
@@ -155,7 +176,9 @@ def png_declaring(width: int, height: int, extra: bytes = b"") -> bytes:
     """A PNG whose header declares width x height, with one small compressed row of data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
 
 
 def gif_declaring(width: int, height: int) -> bytes:
@@ -170,7 +193,13 @@ def webp_declaring(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (4, 4), "red").save(buf, format="WEBP", lossless=True)
     vp8l = buf.getvalue()[12:]  # the 'VP8L' chunk of a simple file
-    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    vp8x = (
+        b"VP8X"
+        + struct.pack("<I", 10)
+        + b"\x00\x00\x00\x00"
+        + (width - 1).to_bytes(3, "little")
+        + (height - 1).to_bytes(3, "little")
+    )
     body = b"WEBP" + vp8x + vp8l
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
@@ -181,7 +210,7 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     Image.new("RGB", (16, 16), "blue").save(buf, format="JPEG")
     data = bytearray(buf.getvalue())
     sof = data.find(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -216,7 +245,12 @@ def test_decompression_bombs_are_refused_before_decoding(ws):
         item = ws.item(f"inbox/q/{name}")
         assert item["status"] == "failed", item
         assert_clean_failure(item)
-    for name in ("png-100000x100000.png", "gif-65535x65535.gif", "jpeg-65500x65500.jpg", "gif-400-frames-of-400x400.gif"):
+    for name in (
+        "png-100000x100000.png",
+        "gif-65535x65535.gif",
+        "jpeg-65500x65500.jpg",
+        "gif-400-frames-of-400x400.gif",
+    ):
         assert "decompression bomb" in ws.item(f"inbox/q/{name}")["error"], name
     assert "400 frames" in ws.item("inbox/q/gif-400-frames-of-400x400.gif")["error"]
     # Refused from the headers: nothing near the declared gigapixels was ever allocated.
@@ -294,9 +328,11 @@ def test_hostile_names_symlinks_and_sidecars_never_escape_the_workspace_or_injec
     ws.drop("images/tiny-128.jpg", name="writes-out.jpg")
     ws.write("inbox/web/writes-out.jpg.toml", 'output = "../../../../tmp/evil.jpg"\nout_dir = "/tmp"\n')
     ws.drop("images/tiny-128.jpg", name="html-sidecar.jpg")
-    ws.write("inbox/web/html-sidecar.jpg.toml",
-             'alt = "\\"><img src=x onerror=alert(5)>"\ntitle = "<script>alert(6)</script>"\n'
-             'credit = "</p><iframe src=javascript:alert(7)>"\n')
+    ws.write(
+        "inbox/web/html-sidecar.jpg.toml",
+        'alt = "\\"><img src=x onerror=alert(5)>"\ntitle = "<script>alert(6)</script>"\n'
+        'credit = "</p><iframe src=javascript:alert(7)>"\n',
+    )
     # A page file naming an asset outside the workspace.
     ws.write("pages/escape.toml", 'title = "Escape"\n[[blocks]]\nheading = "x"\nasset = "../../etc/passwd"\n')
     before_outside = {p.name: sha(p) for p in outside.iterdir()}
@@ -370,21 +406,23 @@ def test_svg_scripts_entities_and_external_references_are_stripped_or_refused(ws
     ws.profile("quick", '[image]\nwidths = [64]\nformats = ["png"]\nsvg = "keep"\n')
     svgs = {
         "xxe-file.svg": '<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
-                        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>',
         "xxe-param.svg": '<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n'
-                         '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
-        "laughs.svg": '<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-                      '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>\n'
-                      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&c;</text></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "laughs.svg": '<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b '
+        '"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&c;</text></svg>',
         "active.svg": '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-                      'xmlns:xi="http://www.w3.org/2001/XInclude" width="40" height="40" onload="alert(1)">'
-                      '<script>alert(2)</script><xi:include href="/etc/passwd" parse="text"/>'
-                      '<image href="file:///etc/passwd" width="5" height="5"/><image xlink:href="/etc/hostname" width="5" height="5"/>'
-                      '<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>'
-                      '<a href="javascript:alert(3)"><rect width="20" height="20" fill="red" onclick="alert(4)"/></a>'
-                      '<style>@import url(http://example.com/x.css); rect { fill: url(http://example.com/p) }</style>'
-                      '<use href="/etc/passwd#x"/><set attributeName="href" to="javascript:alert(5)"/>'
-                      '<rect width="10" height="10" style="fill: url(https://example.com/q)"/></svg>',
+        'xmlns:xi="http://www.w3.org/2001/XInclude" width="40" height="40" onload="alert(1)">'
+        '<script>alert(2)</script><xi:include href="/etc/passwd" parse="text"/>'
+        '<image href="file:///etc/passwd" width="5" height="5"/><image xlink:href="/etc/hostname" width="5" '
+        'height="5"/>'
+        '<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>'
+        '<a href="javascript:alert(3)"><rect width="20" height="20" fill="red" onclick="alert(4)"/></a>'
+        "<style>@import url(http://example.com/x.css); rect { fill: url(http://example.com/p) }</style>"
+        '<use href="/etc/passwd#x"/><set attributeName="href" to="javascript:alert(5)"/>'
+        '<rect width="10" height="10" style="fill: url(https://example.com/q)"/></svg>',
     }
     for name, text in svgs.items():
         (inbox / name).write_text(text)
@@ -426,11 +464,18 @@ def _id3(payload: bytes) -> bytes:
 
 
 def _playlists(outside: Path) -> dict[str, bytes]:
-    hls = (f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{outside / 'secret.mp4'}\n"
-           f"#EXTINF:10,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n").encode()
+    hls = (
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{outside / 'secret.mp4'}\n"
+        f"#EXTINF:10,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n"
+    ).encode()
     concat = f"ffconcat version 1.0\nfile '{outside / 'secret.mp4'}'\nfile secret.mp4\n".encode()
-    return {"plain.m3u8": hls, "named.mp4": hls, "concat.ffconcat": concat, "concat-named.mov": concat,
-            "bom.m3u8": b"\xef\xbb\xbf" + hls}
+    return {
+        "plain.m3u8": hls,
+        "named.mp4": hls,
+        "concat.ffconcat": concat,
+        "concat-named.mov": concat,
+        "bom.m3u8": b"\xef\xbb\xbf" + hls,
+    }
 
 
 def _playlist_workspace(ws, tmp_path: Path, files: dict[str, bytes]):

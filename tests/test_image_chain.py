@@ -98,9 +98,11 @@ def reference_srgb(source: Path, tmp: Path, assume: str | None = None) -> np.nda
     return rgb(out)
 
 
-COLOUR_CASES = [e for e in corpus_entries(kind="image", expect="ok")
-                if e["facts"].get("icc_description") and e["path"].startswith("images/")
-                and e["facts"].get("frames", 1) == 1]
+COLOUR_CASES = [
+    e
+    for e in corpus_entries(kind="image", expect="ok")
+    if e["facts"].get("icc_description") and e["path"].startswith("images/") and e["facts"].get("frames", 1) == 1
+]
 
 
 @pytest.mark.parametrize("entry", COLOUR_CASES, ids=[e["path"] for e in COLOUR_CASES])
@@ -110,7 +112,9 @@ def test_embedded_profiles_convert_to_srgb_like_littlecms(ws, tmp_path, entry):
     ws.run(expect=0)
     ours = output(ws, f"inbox/test/{source.name}", ".png")
     with Image.open(ours) as im:
-        assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))).startswith("sRGB")
+        assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))).startswith(
+            "sRGB"
+        )
     ref = reference_srgb(CORPUS / entry["path"], tmp_path)
     de = mean_delta_e(rgb(ours), ref)
     # jpgicc's -q100 JPEG output itself adds ~0.3-0.6; anything over 2 is a wrong conversion.
@@ -197,6 +201,7 @@ def test_animations_stay_animated_in_webp_and_gif(ws):
     for name in ["anim.gif", "anim.webp", "anim.avifs"]:
         ws.drop(f"images/{name}", "inbox/test")
     ws.run(expect=0)
+
     def timeline(path: Path) -> tuple[int, int]:
         """(frames, total duration in ms); encoders merge frames that became identical when
         shrunk, so the total duration is what must survive."""
@@ -265,7 +270,7 @@ def test_social_crops_have_exact_sizes_and_follow_the_focal_point(ws, tmp_path):
     src = tmp_path / "subject.png"
     im.save(src)
     ws.drop(src, "inbox/social")
-    ws.write("inbox/social/subject.png.toml", "focus = [0.917, 0.5]\nalt = \"A yellow square\"\n")
+    ws.write("inbox/social/subject.png.toml", 'focus = [0.917, 0.5]\nalt = "A yellow square"\n')
     ws.run(expect=0)
     item = ws.item("inbox/social/subject.png")
     sizes = {}
@@ -276,8 +281,9 @@ def test_social_crops_have_exact_sizes_and_follow_the_focal_point(ws, tmp_path):
                 # the subject is inside every crop
                 arr = np.asarray(out.convert("RGB"), dtype=np.int16)
                 assert ((arr[..., 0] > 200) & (arr[..., 2] < 80)).mean() > 0.02, rel
-    assert sizes == {"1x1": (1080, 1080), "4x5": (960, 1200), "9x16": (675, 1200), "16x9": (1080, 608)} or \
-        sizes["1x1"] == (1080, 1080)
+    assert sizes == {"1x1": (1080, 1080), "4x5": (960, 1200), "9x16": (675, 1200), "16x9": (1080, 608)} or sizes[
+        "1x1"
+    ] == (1080, 1080)
     assert sizes["4x5"][0] / sizes["4x5"][1] == pytest.approx(0.8, abs=0.002)
 
 
@@ -327,13 +333,20 @@ def test_a_source_narrower_than_several_widths_has_each_rendition_once(ws):
     """#12: p3.jpg is 1000x800; asked for 1920/1280/1000/320 it used to write and list its
     1000 px rendition twice (the source's own width stood in for 1920 and 1280, then 1000 came
     again), in the outputs, the report's renditions and the preview site's table."""
-    use_profile(ws, '[image]\naspects = ["original", "1:1", "original"]\nwidths = [1920, 1280, 1000, 320]\n'
-                    'formats = ["webp", "jpeg"]\nmetadata = []\n')
+    use_profile(
+        ws,
+        '[image]\naspects = ["original", "1:1", "original"]\nwidths = [1920, 1280, 1000, 320]\n'
+        'formats = ["webp", "jpeg"]\nmetadata = []\n',
+    )
     ws.drop("images/p3.jpg", "inbox/test")
     ws.run(expect=0)
     item = ws.item("inbox/test/p3.jpg")
-    expected = {f"p3{label}-{w}.{ext}" for label, widths in (("", (1000, 320)), ("-1x1", (800, 320)))
-                for w in widths for ext in ("webp", "jpg")}
+    expected = {
+        f"p3{label}-{w}.{ext}"
+        for label, widths in (("", (1000, 320)), ("-1x1", (800, 320)))
+        for w in widths
+        for ext in ("webp", "jpg")
+    }
     # The renditions proper: previews, proofs and share pictures carry a role and are not ours here.
     made = [r for r in item["facts"]["renditions"] if not r.get("role")]
     assert sorted(Path(r["path"]).name for r in made) == sorted(expected)  # each once: a list, not a set
@@ -348,7 +361,9 @@ def test_a_source_narrower_than_several_widths_has_each_rendition_once(ws):
     from pipeline.site.preview import asset_page_path
 
     page = ws.root / "out" / asset_page_path(Row("inbox/test/p3.jpg", "test", "image", "processed", 0, 0, "", ""))
-    rows = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select("table.renditions tbody tr td:first-child a")
+    rows = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select(
+        "table.renditions tbody tr td:first-child a"
+    )
     assert sorted(a.text for a in rows) == sorted(expected)
 
 
@@ -378,11 +393,15 @@ def test_hostile_svg_is_sanitised(ws, name):
 
 def test_svg_with_entities_is_refused(ws, tmp_path):
     bomb = tmp_path / "laughs.svg"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                    '<svg xmlns="http://www.w3.org/2000/svg"><text>&b;</text></svg>')
+    bomb.write_text(
+        '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        '<svg xmlns="http://www.w3.org/2000/svg"><text>&b;</text></svg>'
+    )
     xxe = tmp_path / "xxe.svg"
-    xxe.write_text('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                   '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>')
+    xxe.write_text(
+        '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>'
+    )
     ws.drop(bomb)
     ws.drop(xxe)
     ws.run(expect=1)

@@ -96,17 +96,28 @@ def test_check_command_exit_codes(ws):
 
 
 # Page files ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "message"), [
-    ('title = "x"\ncolour = "red"\n', "pages/p.toml colour = \"red\": unknown key; known keys: blocks, byline, date"),
-    ('title = "x"\n[[blocks]]\nasset = 3\n', "pages/p.toml [blocks.1] asset = 3: asset must be text."),
-    ('title = "x"\n[[blocks]]\nlink = { text = "x", href = "javascript:alert(1)" }\n',
-     "[blocks.1.link] href = \"javascript:alert(1)\": href must be an https://"),
-    ('template = "landing"\n', "pages/p.toml title: the page has no title. Fix: add title"),
-    ('title = "x"\n[[blocks]\n', "pages/p.toml is not valid TOML"),
-    ('title = "x"\n[[blocks]]\nasset = "inbox/print/tiny-128.jpg"\n', "has no renditions a browser can show"),
-    ('title = "x"\n[[blocks]]\nasset = "tiny-128.jpg"\n', "asset 'tiny-128.jpg' is ambiguous: inbox/print/tiny-128.jpg, inbox/web/tiny-128.jpg"),
-    ('title = "x"\n[[blocks]]\nasset = "inbox/web/tiny-128.jpg"\naspect = "1:1"\n', "has no 1:1 crop (made: original)"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('title = "x"\ncolour = "red"\n', 'pages/p.toml colour = "red": unknown key; known keys: blocks, byline, date'),
+        ('title = "x"\n[[blocks]]\nasset = 3\n', "pages/p.toml [blocks.1] asset = 3: asset must be text."),
+        (
+            'title = "x"\n[[blocks]]\nlink = { text = "x", href = "javascript:alert(1)" }\n',
+            '[blocks.1.link] href = "javascript:alert(1)": href must be an https://',
+        ),
+        ('template = "landing"\n', "pages/p.toml title: the page has no title. Fix: add title"),
+        ('title = "x"\n[[blocks]\n', "pages/p.toml is not valid TOML"),
+        ('title = "x"\n[[blocks]]\nasset = "inbox/print/tiny-128.jpg"\n', "has no renditions a browser can show"),
+        (
+            'title = "x"\n[[blocks]]\nasset = "tiny-128.jpg"\n',
+            "asset 'tiny-128.jpg' is ambiguous: inbox/print/tiny-128.jpg, inbox/web/tiny-128.jpg",
+        ),
+        (
+            'title = "x"\n[[blocks]]\nasset = "inbox/web/tiny-128.jpg"\naspect = "1:1"\n',
+            "has no 1:1 crop (made: original)",
+        ),
+    ],
+)
 def test_a_page_that_does_not_validate_fails_with_file_key_and_fix(ws, text, message):
     ws.drop("images/tiny-128.jpg")
     ws.drop("images/tiny-128.jpg", "inbox/print")
@@ -155,11 +166,14 @@ def test_a_missing_asset_fails_until_it_arrives(ws):
     assert ws.item("pages/hello.toml")["status"] == "processed"
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('accent = "red"', "[site] accent = \"red\""),
-    ("heading_font = \"x; } body { display: none\"", "heading_font must be a CSS font-family list"),
-    ('base_url = "https://example.com"', "base_url must be empty or an http(s) address ending in /"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('accent = "red"', '[site] accent = "red"'),
+        ('heading_font = "x; } body { display: none"', "heading_font must be a CSS font-family list"),
+        ('base_url = "https://example.com"', "base_url must be empty or an http(s) address ending in /"),
+    ],
+)
 def test_bad_house_style_is_a_config_error(ws, line, message):
     config = ws.root / "crossmedia.toml"
     config.write_text(config.read_text().replace('# accent = "#0b6e4f"', line))
@@ -199,28 +213,73 @@ def av_workspace(ws):
     vdir.mkdir(parents=True)
     adir.mkdir(parents=True)
     shutil.copyfile(clip, vdir / "h264-aac-640.mp4")
-    _ffmpeg("-i", str(clip), "-t", "1", "-c:v", "libvpx-vp9", "-b:v", "200k", "-c:a", "libopus", str(vdir / "h264-aac-640.webm"))
+    _ffmpeg(
+        "-i",
+        str(clip),
+        "-t",
+        "1",
+        "-c:v",
+        "libvpx-vp9",
+        "-b:v",
+        "200k",
+        "-c:a",
+        "libopus",
+        str(vdir / "h264-aac-640.webm"),
+    )
     _ffmpeg("-ss", "0.5", "-i", str(clip), "-frames:v", "1", str(vdir / "h264-aac-poster.jpg"))
     _ffmpeg("-i", str(voice), "-c:a", "libmp3lame", "-b:a", "96k", str(adir / "voice-mono-16bit.mp3"))
-    _ffmpeg("-i", str(voice), "-filter_complex", "showwavespic=s=1200x200:colors=0b6e4f", "-frames:v", "1",
-            str(adir / "voice-mono-16bit-waveform.png"))
+    _ffmpeg(
+        "-i",
+        str(voice),
+        "-filter_complex",
+        "showwavespic=s=1200x200:colors=0b6e4f",
+        "-frames:v",
+        "1",
+        str(adir / "voice-mono-16bit-waveform.png"),
+    )
 
     def rendition(path: Path, **facts) -> dict:
         return {"path": path.relative_to(ws.root).as_posix(), "bytes": path.stat().st_size, **facts}
 
-    video_out = [rendition(vdir / "h264-aac-640.mp4", format="mp4", width=640, height=480),
-                 rendition(vdir / "h264-aac-640.webm", format="webm", width=640, height=480),
-                 rendition(vdir / "h264-aac-poster.jpg", format="jpeg", width=640, height=480, role="poster")]
-    audio_out = [rendition(adir / "voice-mono-16bit.mp3", format="mp3"),
-                 rendition(adir / "voice-mono-16bit-waveform.png", format="png", width=1200, height=200, role="waveform")]
+    video_out = [
+        rendition(vdir / "h264-aac-640.mp4", format="mp4", width=640, height=480),
+        rendition(vdir / "h264-aac-640.webm", format="webm", width=640, height=480),
+        rendition(vdir / "h264-aac-poster.jpg", format="jpeg", width=640, height=480, role="poster"),
+    ]
+    audio_out = [
+        rendition(adir / "voice-mono-16bit.mp3", format="mp3"),
+        rendition(adir / "voice-mono-16bit-waveform.png", format="png", width=1200, height=200, role="waveform"),
+    ]
     store = Store(ws.root / ".crossmedia/state.db")
     for rel, media, outs, facts in [
         ("inbox/web/h264-aac.mp4", "video", video_out, {"duration": 2.32, "video_codec": "h264", "audio_codec": "aac"}),
-        ("inbox/web/voice-mono-16bit.wav", "audio", audio_out,
-         {"duration": 33.5, "sample_rate": 44100, "loudness": {"before": {"integrated": -27.4}, "after": {"integrated": -16.0}}}),
+        (
+            "inbox/web/voice-mono-16bit.wav",
+            "audio",
+            audio_out,
+            {
+                "duration": 33.5,
+                "sample_rate": 44100,
+                "loudness": {"before": {"integrated": -27.4}, "after": {"integrated": -16.0}},
+            },
+        ),
     ]:
-        store.record(Row(rel, "web", media, "processed", 1, 1, "0" * 64, "r", [o["path"] for o in outs],
-                         [], None, {**facts, "renditions": outs}))
+        store.record(
+            Row(
+                rel,
+                "web",
+                media,
+                "processed",
+                1,
+                1,
+                "0" * 64,
+                "r",
+                [o["path"] for o in outs],
+                [],
+                None,
+                {**facts, "renditions": outs},
+            )
+        )
     store.close()
     return ws
 
@@ -233,7 +292,10 @@ def test_audio_and_video_get_players_with_waveform_and_poster(av_workspace):
     from pipeline.site.preview import asset_page_path
 
     ws = av_workspace
-    ws.write("pages/listen.toml", 'title = "Listen"\n[[blocks]]\nasset = "h264-aac.mp4"\n[[blocks]]\nasset = "voice-mono-16bit.wav"\n')
+    ws.write(
+        "pages/listen.toml",
+        'title = "Listen"\n[[blocks]]\nasset = "h264-aac.mp4"\n[[blocks]]\nasset = "voice-mono-16bit.wav"\n',
+    )
     workspace = Workspace.open(ws.root)
     assert build(workspace) == []
     rows = Store(ws.root / ".crossmedia/state.db").items()
@@ -313,7 +375,9 @@ def test_serve_reloads_the_browser_after_a_rebuild(served, browser):
     assert browser.title.startswith("Hello")
     served.write("pages/hello.toml", PAGE.replace("Hello", "Reloaded"))
     assert served.watcher.tick()
-    WebDriverWait(browser, WAIT).until(lambda d: d.title.startswith("Reloaded"))  # the page polls; a busy machine polls late
+    WebDriverWait(browser, WAIT).until(
+        lambda d: d.title.startswith("Reloaded")
+    )  # the page polls; a busy machine polls late
     settle(browser)
     console = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert console == []
@@ -338,4 +402,6 @@ def test_the_demo_page_validates_and_names_only_demo_samples(tmp_path):
     page, blocks = load_page(path, "pages/harbour.toml")
     names = {a for b in blocks for a in ([b.asset] if b.asset else []) + b.assets}
     assert page.template == "landing" and names <= {k.removesuffix(".toml") for k in SIDECARS} | {
-        "inbox/web/poster-cmyk.jpg", "inbox/web/badge.png"}
+        "inbox/web/poster-cmyk.jpg",
+        "inbox/web/badge.png",
+    }

@@ -16,10 +16,15 @@ from conftest import Workspace
 
 
 def _on_a_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
-    """Run the CLI with stderr on a pseudo-terminal (where the bar is drawn); return (exit code, what the terminal got)."""
+    """Run the CLI with stderr on a pseudo-terminal (where the bar is drawn); return (exit code, what the
+    terminal got)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
     os.close(slave)
     chunks = []
     try:
@@ -41,9 +46,30 @@ def _on_a_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
 def test_a_long_encode_shows_how_far_it_is_on_the_bar(ws: Workspace):
     clip = ws.root / "inbox" / "web" / "rush.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=12",
-                    "-f", "lavfi", "-i", "sine=f=440:d=12:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=1280x720:r=25:d=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=12:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        check=True,
+    )
     code, screen = _on_a_terminal(["run", "-w", str(ws.root), "--jobs", "1"])
     assert code == 0, screen
     shown = [int(p) for p in re.findall(r"rush\.mp4: video encoding (\d+)%", screen)]

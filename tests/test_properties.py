@@ -22,11 +22,18 @@ from pipeline.media.crop import crop_box
 # TOML documents ------------------------------------------------------------------------------
 # Text TOML can hold: no surrogates; DEL and other controls are escaped by the emitter below.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
-SCALAR = st.one_of(TEXT, st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
-                   st.booleans(), st.sampled_from(["", "original", "16:9", "0:0", "#0b6e4f", "web", "inbox/web",
-                                                   "../etc", "/etc/passwd", "00:00:01.5", "nan"]))
-VALUE = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=3),
-                     max_leaves=8)
+SCALAR = st.one_of(
+    TEXT,
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(
+        ["", "original", "16:9", "0:0", "#0b6e4f", "web", "inbox/web", "../etc", "/etc/passwd", "00:00:01.5", "nan"]
+    ),
+)
+VALUE = st.recursive(
+    SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8
+)
 
 
 def toml_string(text: str) -> str:
@@ -82,21 +89,51 @@ def section(known: list[str]) -> st.SearchStrategy[dict]:
     return st.dictionaries(st.sampled_from(known) | TEXT, VALUE, max_size=5)
 
 
-CONFIG = st.fixed_dictionaries({}, optional={
-    "name": VALUE, "jobs": VALUE, "folders": st.dictionaries(TEXT | st.sampled_from(["inbox/web", "../x", "/abs"]),
-                                                              VALUE, max_size=3),
-    "limits": section(["max_pixels", "timeout", "memory_mb"]),
-    "site": section(["logo", "accent", "text", "background", "surface", "heading_font", "body_font", "base_url"]),
-    "watch": section(["settle", "poll", "rescan"]),
-}) | st.dictionaries(TEXT, VALUE, max_size=4)
+CONFIG = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": VALUE,
+        "jobs": VALUE,
+        "folders": st.dictionaries(TEXT | st.sampled_from(["inbox/web", "../x", "/abs"]), VALUE, max_size=3),
+        "limits": section(["max_pixels", "timeout", "memory_mb"]),
+        "site": section(["logo", "accent", "text", "background", "surface", "heading_font", "body_font", "base_url"]),
+        "watch": section(["settle", "poll", "rescan"]),
+    },
+) | st.dictionaries(TEXT, VALUE, max_size=4)
 
-IMAGE_KEYS = ["aspects", "widths", "formats", "quality", "progressive", "colour", "output_icc", "assume_cmyk_icc",
-              "intent", "gravity", "background", "metadata", "animated", "svg", "print_width_mm", "min_ppi",
-              "require_alt"]
-PROFILE = st.fixed_dictionaries({}, optional={"description": VALUE, "extends": VALUE | st.just("web"),
-                                              "image": section(IMAGE_KEYS), "audio": section(["x"])})
-SIDECAR = st.dictionaries(st.sampled_from(["focus", "alt", "decorative", "title", "credit", "trim"]) | TEXT,
-                          VALUE | st.fixed_dictionaries({}, optional={"start": VALUE, "end": VALUE}), max_size=4)
+IMAGE_KEYS = [
+    "aspects",
+    "widths",
+    "formats",
+    "quality",
+    "progressive",
+    "colour",
+    "output_icc",
+    "assume_cmyk_icc",
+    "intent",
+    "gravity",
+    "background",
+    "metadata",
+    "animated",
+    "svg",
+    "print_width_mm",
+    "min_ppi",
+    "require_alt",
+]
+PROFILE = st.fixed_dictionaries(
+    {},
+    optional={
+        "description": VALUE,
+        "extends": VALUE | st.just("web"),
+        "image": section(IMAGE_KEYS),
+        "audio": section(["x"]),
+    },
+)
+SIDECAR = st.dictionaries(
+    st.sampled_from(["focus", "alt", "decorative", "title", "credit", "trim"]) | TEXT,
+    VALUE | st.fixed_dictionaries({}, optional={"start": VALUE, "end": VALUE}),
+    max_size=4,
+)
 
 
 def assert_names_file_and_key(message: str, path: str, table: dict) -> None:
@@ -183,8 +220,14 @@ def test_any_bytes_as_a_sidecar_are_an_input_error(data):
 UNIT = st.floats(0, 1)
 
 
-@given(w=st.integers(1, 30000), h=st.integers(1, 30000), aw=st.integers(1, 64), ah=st.integers(1, 64),
-       fx=st.floats(-1, 2), fy=st.floats(-1, 2))
+@given(
+    w=st.integers(1, 30000),
+    h=st.integers(1, 30000),
+    aw=st.integers(1, 64),
+    ah=st.integers(1, 64),
+    fx=st.floats(-1, 2),
+    fy=st.floats(-1, 2),
+)
 def test_crop_box_is_inside_integer_non_empty_and_has_the_aspect(w, h, aw, ah, fx, fy):
     aspect = aw / ah
     box = crop_box(w, h, aspect, (fx, fy))
@@ -235,8 +278,17 @@ def test_formatted_times_round_trip(ms, style):
     assert parse_time(seconds) == seconds
 
 
-@given(st.one_of(TEXT, st.text(st.sampled_from("0123456789:.-+e ,"), max_size=12), st.floats(), st.integers(),
-                 st.booleans(), st.none(), st.lists(st.integers(), max_size=2)))
+@given(
+    st.one_of(
+        TEXT,
+        st.text(st.sampled_from("0123456789:.-+e ,"), max_size=12),
+        st.floats(),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=2),
+    )
+)
 def test_time_parsing_returns_a_finite_time_or_raises_value_error(value):
     try:
         seconds = parse_time(value)
@@ -246,8 +298,11 @@ def test_time_parsing_returns_a_finite_time_or_raises_value_error(value):
         assert isinstance(seconds, float) and math.isfinite(seconds) and seconds >= 0
 
 
-@given(st.sampled_from(["1:60", "00:60:00", "1:2:3:4", "-1", "12s", "1e3", "", " ", "inf", "nan", "0x10",
-                        "1" * 400, "1,5"]))
+@given(
+    st.sampled_from(
+        ["1:60", "00:60:00", "1:2:3:4", "-1", "12s", "1e3", "", " ", "inf", "nan", "0x10", "1" * 400, "1,5"]
+    )
+)
 def test_garbage_times_are_refused(text):
     assume(text)
     try:

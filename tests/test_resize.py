@@ -104,15 +104,22 @@ def test_same_size_is_the_same_image(photo):
     assert resize(photo, photo.size) is photo
 
 
-@given(st.integers(2, 600), st.integers(2, 600), st.floats(0.05, 1.0), st.floats(0.05, 1.0),
-       st.sampled_from(["RGB", "L", "CMYK"]))
+@given(
+    st.integers(2, 600),
+    st.integers(2, 600),
+    st.floats(0.05, 1.0),
+    st.floats(0.05, 1.0),
+    st.sampled_from(["RGB", "L", "CMYK"]),
+)
 def test_any_shrink_is_exact_and_right(w, h, fx, fy, mode):
     """Any size: exactly that size, and the picture itself (a smooth gradient with a diagonal,
     which a sheared or shifted result would break)."""
     size = (max(1, round(w * fx)), max(1, round(h * fy)))
     y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([x * 255 / max(1, w - 1), y * 255 / max(1, h - 1), (x + y) * 255 / max(1, w + h - 2),
-                     np.full_like(x, 128.0)], axis=-1).astype(np.uint8)
+    base = np.stack(
+        [x * 255 / max(1, w - 1), y * 255 / max(1, h - 1), (x + y) * 255 / max(1, w + h - 2), np.full_like(x, 128.0)],
+        axis=-1,
+    ).astype(np.uint8)
     im = Image.fromarray(base, "RGBA").convert(mode)
     out = resize(im, size)
     assert out.size == size and out.mode == mode

@@ -54,7 +54,7 @@ assets = ["inbox/web/logo.svg", "inbox/web/{HOSTILE}"]
 alt = "gallery item"
 '''
 
-ARTICLE = '''
+ARTICLE = """
 template = "article"
 title = "A square crop"
 byline = "The desk"
@@ -64,7 +64,7 @@ date = "23 November"
 asset = "inbox/social/orient-1.jpg"
 aspect = "1:1"
 text = "The square crop centres on the focal point."
-'''
+"""
 
 
 def soup(path: Path) -> BeautifulSoup:
@@ -79,7 +79,9 @@ def site(tmp_path_factory) -> Workspace:
     init_workspace(root, "Test & <Co>")
     ws = Workspace(root)
     config = root / "crossmedia.toml"
-    config.write_text(config.read_text().replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"\naccent = "#123456"'))
+    config.write_text(
+        config.read_text().replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"\naccent = "#123456"')
+    )
     # Smaller renditions keep the module fast; the markup does not depend on the widths.
     ws.profile("web", 'extends = "web"\n[image]\nwidths = [1280, 640]\n')
     ws.profile("social", 'extends = "social"\n[image]\naspects = ["1:1", "16:9"]\nwidths = [640]\n')
@@ -89,7 +91,10 @@ def site(tmp_path_factory) -> Workspace:
     ws.drop("broken/truncated.jpg")
     ws.drop("images/orient-1.jpg", "inbox/social")
     ws.drop("images/tiny-128.jpg", "inbox/print")
-    ws.write("inbox/web/orient-6.jpg.toml", f"alt = '{MARKUP_ALT}'\ntitle = \"<i>Title</i>\"\ncredit = \"Photo: P. Bouillot\"\n")
+    ws.write(
+        "inbox/web/orient-6.jpg.toml",
+        f'alt = \'{MARKUP_ALT}\'\ntitle = "<i>Title</i>"\ncredit = "Photo: P. Bouillot"\n',
+    )
     ws.write("inbox/web/alpha.png.toml", "decorative = true\n")
     ws.write("inbox/web/logo.svg.toml", 'alt = "libvips logo"\n')
     ws.write("inbox/social/orient-1.jpg.toml", 'alt = "A road"\nfocus = [0.8, 0.3]\n')
@@ -136,7 +141,10 @@ def test_an_unchanged_rerun_keeps_the_failed_page_and_builds_nothing(site):
     report = site.report()
     assert report["counts"]["processed"] == 0
     assert {i["input"]: i["status"] for i in report["items"] if i["media"] == "page"} == {
-        "pages/landing.toml": "skipped", "pages/article.toml": "skipped", "pages/broken.toml": "failed"}
+        "pages/landing.toml": "skipped",
+        "pages/article.toml": "skipped",
+        "pages/broken.toml": "failed",
+    }
     assert {p: p.stat().st_mtime_ns for p in (site.root / "out/site").rglob("*")} == before
 
 
@@ -168,7 +176,9 @@ def test_index_counts_filters_and_failures(site):
 
 def test_asset_page_shows_source_facts_renditions_crops_and_comparison(site):
     page = soup(asset_page(site, "inbox/social/orient-1.jpg", "social"))
-    facts = dict(zip([d.text for d in page.select(".facts dt")], [d.text for d in page.select(".facts dd")], strict=True))
+    facts = dict(
+        zip([d.text for d in page.select(".facts dt")], [d.text for d in page.select(".facts dd")], strict=True)
+    )
     assert facts["Pixels"] == "1800 × 1200" and facts["Profile"] == "social"
     rows = page.select("table.renditions tbody tr")
     assert len(rows) == 4  # 2 aspects x jpeg, webp at 640
@@ -324,12 +334,15 @@ def _scroll_and_settle(driver) -> None:
     while True:
         driver.execute_script("window.scrollTo(0, arguments[0])", y)
         WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(_IN_VIEW_LOADED))
-        if y + driver.execute_script("return innerHeight") >= driver.execute_script("return document.documentElement.scrollHeight"):
+        if y + driver.execute_script("return innerHeight") >= driver.execute_script(
+            "return document.documentElement.scrollHeight"
+        ):
             break
         y += 400
     driver.execute_script("window.scrollTo(0, 0)")
-    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(
-        "return Array.from(document.images).every(function (i) { return i.complete; })"))
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script("return Array.from(document.images).every(function (i) { return i.complete; })")
+    )
     settle(driver)
 
 
@@ -354,7 +367,8 @@ def _problems(driver) -> tuple[list[str], list[str]]:
 def _undecoded(driver) -> list[str]:
     return driver.execute_script(
         "return Array.from(document.images).filter(function (i) { return !(i.naturalWidth > 0); })"
-        ".map(function (i) { return i.src; })")
+        ".map(function (i) { return i.src; })"
+    )
 
 
 def _open(driver, url: str, width: int) -> None:
@@ -376,8 +390,10 @@ def _until(driver, condition, got) -> None:
 
 
 def _viewport(driver, width: int, height: int) -> None:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
 
 
 def _full_screenshot(driver, width: int, name: str) -> Path:
@@ -402,7 +418,11 @@ def test_preview_index_and_asset_page_in_chromium(site, browser):
     browser.find_element(By.CSS_SELECTOR, ".count-failed button").click()
 
     def visible() -> list[str]:
-        return [c.get_attribute("data-status") for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card") if c.is_displayed()]
+        return [
+            c.get_attribute("data-status")
+            for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card")
+            if c.is_displayed()
+        ]
 
     _until(browser, lambda d: visible() == ["failed"], visible)
     browser.find_element(By.CSS_SELECTOR, ".count-total button").click()
@@ -413,7 +433,10 @@ def test_preview_index_and_asset_page_in_chromium(site, browser):
     assert _undecoded(browser) == []
     slider = browser.find_element(By.CSS_SELECTOR, ".compare input[type=range]")
     browser.execute_script("arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'));", slider)
-    pos = browser.execute_script("return arguments[0].closest('.compare').querySelector('.compare-frame').style.getPropertyValue('--pos')", slider)
+    pos = browser.execute_script(
+        "return arguments[0].closest('.compare').querySelector('.compare-frame').style.getPropertyValue('--pos')",
+        slider,
+    )
     assert pos == "20%"
     _full_screenshot(browser, 1280, "site-asset")
 
@@ -436,9 +459,14 @@ def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
     copy = tmp_path / "ws"
     shutil.copytree(site.root, copy)
     ws = Workspace(copy)
-    ws.write("site_templates/landing.html",
-             '{% extends "builtin/landing.html" %}{% block main %}<p class="mine">{{ page.title }}</p>{{ super() }}{% endblock %}')
-    ws.write("site_templates/teaser.html", "<!DOCTYPE html><title>{{ page.title }}</title><p>{{ page.description }}</p>")
+    ws.write(
+        "site_templates/landing.html",
+        '{% extends "builtin/landing.html" %}{% block main %}<p class="mine">{{ page.title }}</p>{{ super() }}{% '
+        "endblock %}",
+    )
+    ws.write(
+        "site_templates/teaser.html", "<!DOCTYPE html><title>{{ page.title }}</title><p>{{ page.description }}</p>"
+    )
     ws.write("pages/teaser.toml", 'template = "teaser"\ntitle = "Soon"\ndescription = "<soon>"\n')
     ws.write("pages/nope.toml", 'template = "missing"\ntitle = "x"\n')
     ws.run()
@@ -448,8 +476,10 @@ def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
     nope = ws.item("pages/nope.toml")
     assert nope["status"] == "failed" and "template 'missing' not found" in nope["error"]
     # Edited again: the next run uses the edit, not the compiled copy in .crossmedia/templates/.
-    ws.write("site_templates/landing.html",
-             '{% extends "builtin/landing.html" %}{% block main %}<p class="edited">{{ page.title }}</p>{% endblock %}')
+    ws.write(
+        "site_templates/landing.html",
+        '{% extends "builtin/landing.html" %}{% block main %}<p class="edited">{{ page.title }}</p>{% endblock %}',
+    )
     ws.run()
     landing = soup(copy / "out/site/pages/landing.html")
     assert landing.select_one("p.edited") and not landing.select_one("p.mine")
@@ -467,4 +497,3 @@ def test_the_worker_draws_the_source_preview_while_the_pixels_are_in_memory(ws):
         assert im.size == (1200, 800) == (recorded[0]["width"], recorded[0]["height"])  # upright
     pages = "".join(p.read_text() for p in (ws.root / "out/site").rglob("*.html"))
     assert preview.relative_to(ws.root / "out").as_posix() in pages
-

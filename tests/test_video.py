@@ -30,8 +30,9 @@ from PIL import Image
 
 from conftest import Workspace
 
-pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
-                                reason="needs ffmpeg and ffprobe (Debian package ffmpeg)")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="needs ffmpeg and ffprobe (Debian package ffmpeg)"
+)
 
 FPS = 25
 TRIM = (1.52, 3.0)  # seconds: frames 38..74 of the counter clip; its only keyframe is frame 0
@@ -65,8 +66,22 @@ poster = "00:00:00.5"
 
 # Helpers: measure with ffprobe/ffmpeg directly, never through the code under test -----------------
 def probe(path: Path) -> dict:
-    done = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                           "-count_frames", str(path)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-count_frames",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -76,14 +91,21 @@ def video_stream(info: dict) -> dict:
 
 def frames_gray(path: Path, width: int, height: int) -> np.ndarray:
     """Every frame of the first video stream, decoded to 8-bit grey (frames, height, width)."""
-    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo",
-                           "-pix_fmt", "gray", "-"], capture_output=True, check=True)
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+    )
     return np.frombuffer(done.stdout, np.uint8).reshape(-1, height, width).astype(np.float32)
 
 
 def lufs(path: Path) -> float:
-    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
-                           "-af", "ebur128", "-f", "null", "-"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0", "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", done.stderr)[-1])
 
 
@@ -91,9 +113,9 @@ def atoms(path: Path) -> list[str]:
     names, data = [], path.read_bytes()
     pos = 0
     while pos + 8 <= len(data):
-        size, name = struct.unpack(">I4s", data[pos:pos + 8])
+        size, name = struct.unpack(">I4s", data[pos : pos + 8])
         if size == 1:
-            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
         names.append(name.decode("latin-1"))
         if size < 8:
             break
@@ -103,31 +125,162 @@ def atoms(path: Path) -> list[str]:
 
 def make_clips(folder: Path) -> dict[str, Path]:
     counter = folder / "counter.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=4",
-                    "-f", "lavfi", "-i", "sine=f=440:d=4:sample_rate=48000",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-keyint_min", "1000", "-sc_threshold", "0",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(counter)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r={FPS}:d=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=4:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "1000",
+            "-keyint_min",
+            "1000",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(counter),
+        ],
+        check=True,
+    )
     black = folder / "black-lead.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=black:s=320x240:r={FPS}:d=1",
-                    "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1.5",
-                    "-filter_complex", "[0:v][1:v]concat=n=2:v=1,format=yuv420p[v]", "-map", "[v]",
-                    "-c:v", "libx264", "-preset", "ultrafast", str(black)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=black:s=320x240:r={FPS}:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r={FPS}:d=1.5",
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1,format=yuv420p[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(black),
+        ],
+        check=True,
+    )
     still = folder / "interlaced-still.mp4"  # 25i, top field first; the last 1.5 s stand still
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=50:d=1",
-                    "-vf", "tpad=stop_mode=clone:stop_duration=1.5,interlace=scan=tff,format=yuv420p",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ildct+ilme", "-x264opts", "tff=1",
-                    str(still)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=50:d=1",
+            "-vf",
+            "tpad=stop_mode=clone:stop_duration=1.5,interlace=scan=tff,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-flags",
+            "+ildct+ilme",
+            "-x264opts",
+            "tff=1",
+            str(still),
+        ],
+        check=True,
+    )
     short = folder / "short-audio.mp4"  # 3 s of picture, 1 s of sound
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=3",
-                    "-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(short)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r={FPS}:d=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(short),
+        ],
+        check=True,
+    )
     hdr = folder / "hdr-pq.mp4"  # 10-bit, tagged BT.2020 PQ (HDR10)
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r={FPS}:d=1",
-                    "-vf", "format=yuv420p10le", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high10",
-                    "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc", str(hdr)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=320x240:r={FPS}:d=1",
+            "-vf",
+            "format=yuv420p10le",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-profile:v",
+            "high10",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "smpte2084",
+            "-colorspace",
+            "bt2020nc",
+            str(hdr),
+        ],
+        check=True,
+    )
     pal = folder / "anamorphic.mp4"  # 720x576 stored, pixels 16:15 wide: shown 768x576 (4:3)
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=720x576:r={FPS}:d=1",
-                    "-vf", "setsar=16/15,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(pal)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=720x576:r={FPS}:d=1",
+            "-vf",
+            "setsar=16/15,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(pal),
+        ],
+        check=True,
+    )
     return {"counter": counter, "black": black, "still": still, "short": short, "hdr": hdr, "pal": pal}
 
 
@@ -139,13 +292,15 @@ def done(tmp_path_factory, corpus) -> Workspace:
     init_workspace(root, "video")
     ws = Workspace(root)
     config = root / "crossmedia.toml"
-    config.write_text(config.read_text().replace('[folders]\n', '[folders]\n"inbox/crops" = "crops"\n"inbox/webm" = "webm"\n'))
+    config.write_text(
+        config.read_text().replace("[folders]\n", '[folders]\n"inbox/crops" = "crops"\n"inbox/webm" = "webm"\n')
+    )
     ws.profile("web", WEB)
     ws.profile("crops", CROPS)
     ws.profile("webm", WEBM)
     clips = make_clips(tmp_path_factory.mktemp("clips"))
     ws.drop(clips["counter"])
-    ws.write("inbox/web/counter.mp4.toml", f"trim = {{start = {TRIM[0]}, end = \"00:00:0{TRIM[1]:.3f}\"}}\n")
+    ws.write("inbox/web/counter.mp4.toml", f'trim = {{start = {TRIM[0]}, end = "00:00:0{TRIM[1]:.3f}"}}\n')
     ws.drop(clips["black"])
     ws.drop(clips["still"])
     ws.drop(clips["short"])
@@ -198,8 +353,12 @@ def test_crops_centre_on_the_sidecar_focus(done):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.integers(2, 8000), st.integers(2, 8000), st.sampled_from([0, 320, 720, 1080, 1920]),
-       st.sampled_from([0, 320, 720, 1080, 1920]))
+@given(
+    st.integers(2, 8000),
+    st.integers(2, 8000),
+    st.sampled_from([0, 320, 720, 1080, 1920]),
+    st.sampled_from([0, 320, 720, 1080, 1920]),
+)
 def test_fit_is_even_never_larger_than_crop_or_caps_and_keeps_the_shape(width, height, max_width, max_height):
     from pipeline.media.video_geometry import fit
 
@@ -213,8 +372,7 @@ def test_fit_is_even_never_larger_than_crop_or_caps_and_keeps_the_shape(width, h
 
 def test_social_profile_crops_1_1_4_5_9_16_from_the_720p_source_and_warns_instead_of_upscaling(done):
     item = done.item("inbox/social/vp8-vorbis.webm")
-    sizes = {r["aspect"]: (r["width"], r["height"]) for r in item["facts"]["renditions"]
-             if r["path"].endswith(".mp4")}
+    sizes = {r["aspect"]: (r["width"], r["height"]) for r in item["facts"]["renditions"] if r["path"].endswith(".mp4")}
     # the source is 1280x720: every crop is 720 high, under social's 1080-wide caps; 9:16 is a
     # 405x720 crop, and 404x718 the even size closest to 9:16 within it (404x720 would be 0.3 % off)
     assert sizes == {"1:1": (720, 720), "4:5": (576, 720), "9:16": (404, 718)}
@@ -239,7 +397,11 @@ def test_rotated_phone_clip_comes_out_portrait_without_rotation_metadata(done):
 
 def test_non_square_pixels_come_out_square_at_the_shown_aspect(done):
     item = done.item("inbox/web/anamorphic.mp4")
-    assert (item["facts"]["sar"], item["facts"]["display_width"], item["facts"]["display_height"]) == ("16:15", 768, 576)
+    assert (item["facts"]["sar"], item["facts"]["display_width"], item["facts"]["display_height"]) == (
+        "16:15",
+        768,
+        576,
+    )
     main = next(r for r in item["facts"]["renditions"] if r["path"].endswith(".mp4"))
     s = video_stream(probe(done.root / main["path"]))
     assert (s["width"], s["height"], s.get("sample_aspect_ratio", "1:1")) == (480, 360, "1:1")
@@ -259,7 +421,9 @@ def test_trim_is_frame_accurate_in_length_and_first_frame(done, tmp_path):
     wanted = round(TRIM[0] * FPS)
     diff = {i: float(np.abs(first - source[i]).mean()) for i in (0, wanted - 1, wanted, wanted + 1)}
     assert diff[wanted] < 2.0, diff  # the same picture, give or take the encoder
-    assert diff[wanted] < min(diff[0], diff[wanted - 1], diff[wanted + 1]) / 2, diff  # not the keyframe, not a neighbour
+    assert diff[wanted] < min(diff[0], diff[wanted - 1], diff[wanted + 1]) / 2, (
+        diff
+    )  # not the keyframe, not a neighbour
     facts = done.item("inbox/web/counter.mp4")["facts"]
     assert facts["trim"] == {"start": TRIM[0], "end": TRIM[1]}
 
@@ -309,8 +473,10 @@ def test_poster_is_not_black_and_auto_skips_a_black_lead_in(done):
 
 
 def test_soundtrack_is_levelled_to_the_profile_target(done):
-    for rel, name, target in (("inbox/web/h264-aac.mp4", "h264-aac-480.mp4", -16.0),
-                              ("inbox/social/vp8-vorbis.webm", "vp8-vorbis-1x1-720.mp4", -14.0)):
+    for rel, name, target in (
+        ("inbox/web/h264-aac.mp4", "h264-aac-480.mp4", -16.0),
+        ("inbox/social/vp8-vorbis.webm", "vp8-vorbis-1x1-720.mp4", -14.0),
+    ):
         outs = outputs(done, rel)
         measured = lufs(done.root / outs[name]["path"])
         assert abs(measured - target) <= 0.5, (rel, measured)
@@ -354,13 +520,18 @@ def test_a_small_clip_has_each_rendition_once(ws):
     """#12: video has one size per aspect (the caps), so a rendition can only repeat when an
     aspect or format is listed twice; the 320x180 clip used to be written and listed again for
     each repeat (h264-aac-320.mp4 four times, its poster four times)."""
-    ws.profile("small", '[video]\naspects = ["original", "16:9", "original"]\nmax_width = 1920\nmax_height = 1080\n'
-                        'formats = ["mp4", "mp4"]\nloop = true\nloop_seconds = 1\nposter_formats = ["jpeg", "jpeg"]\n')
+    ws.profile(
+        "small",
+        '[video]\naspects = ["original", "16:9", "original"]\nmax_width = 1920\nmax_height = 1080\n'
+        'formats = ["mp4", "mp4"]\nloop = true\nloop_seconds = 1\nposter_formats = ["jpeg", "jpeg"]\n',
+    )
     ws.write("crossmedia.toml", 'name = "t"\n[folders]\n"inbox/small" = "small"\n')
     ws.drop("video/h264-aac.mov", "inbox/small")
     ws.run(expect=0)
     item = ws.item("inbox/small/h264-aac.mov")
-    expected = sorted(f"h264-aac{label}-320{end}" for label in ("", "-16x9") for end in (".mp4", "-loop.mp4", "-poster.jpg"))
+    expected = sorted(
+        f"h264-aac{label}-320{end}" for label in ("", "-16x9") for end in (".mp4", "-loop.mp4", "-poster.jpg")
+    )
     assert sorted(Path(rel).name for rel in item["outputs"]) == expected  # each once: a list, not a set
     assert sorted(Path(r["path"]).name for r in item["facts"]["renditions"]) == expected
     assert sorted(p.name for p in (ws.root / "out/small/h264-aac.mov").iterdir()) == expected
@@ -448,10 +619,14 @@ def playlists(listener: Listener, corpus_file: Path, beside: Path) -> dict[str, 
     def hls(target: str) -> str:
         return f"#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2,\n{target}\n#EXT-X-ENDLIST\n"
 
-    return {"fifo.m3u8": hls(fifo), "http.m3u8": hls(url), "passwd.m3u8": hls("/etc/passwd"),
-            "media.m3u8": hls(str(corpus_file)),
-            "fifo.ffconcat": f"ffconcat version 1.0\nfile '{fifo}'\n",
-            "http.ffconcat": f"ffconcat version 1.0\nfile '{url}'\n"}
+    return {
+        "fifo.m3u8": hls(fifo),
+        "http.m3u8": hls(url),
+        "passwd.m3u8": hls("/etc/passwd"),
+        "media.m3u8": hls(str(corpus_file)),
+        "fifo.ffconcat": f"ffconcat version 1.0\nfile '{fifo}'\n",
+        "http.ffconcat": f"ffconcat version 1.0\nfile '{url}'\n",
+    }
 
 
 def test_a_playlist_input_is_refused_without_reading_what_it_names(ws, listener, corpus):
@@ -484,9 +659,27 @@ def test_ffprobe_and_ffmpeg_refuse_playlists_themselves(tmp_path, listener, corp
 
 def test_a_clip_cut_short_fails_with_a_clear_error_and_is_quarantined(ws, tmp_path):
     whole = tmp_path / "whole.mp4"  # faststart: the header survives the cut, half the picture does not
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                    str(whole)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=25:d=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
     data = whole.read_bytes()
     (ws.root / "inbox/web").mkdir(parents=True, exist_ok=True)
     (ws.root / "inbox/web/cut.mp4").write_bytes(data[: len(data) // 2])
@@ -502,8 +695,26 @@ def live_webm(source: Path, dest: Path, video: str | None) -> Path:
     """`source` encoded as MediaRecorder does (VP8 or VP9 + Opus, or Opus alone), by ffmpeg's webm
     muxer in live mode: header first, so no Duration and no Cues."""
     picture = ["-c:v", video, "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"] if video else ["-vn"]
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *picture, "-c:a", "libopus", "-b:a", "48k",
-                    "-f", "webm", "-live", "1", str(dest)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(source),
+            *picture,
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "48k",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+            str(dest),
+        ],
+        check=True,
+    )
     assert "duration" not in probe(dest)["format"]  # what made these fail: no length in the header
     return dest
 
@@ -542,8 +753,27 @@ def test_a_long_live_webm_is_measured_from_its_head_and_last_megabyte(tmp_path, 
     clip = live_webm(corpus / "video/h264-aac.mp4", tmp_path / "one.webm", "libvpx")
     (tmp_path / "list.txt").write_text("".join(f"file '{clip}'\n" for _ in range(30)))
     long = tmp_path / "long.webm"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"),
-                    "-c", "copy", "-f", "webm", "-live", "1", str(long)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(tmp_path / "list.txt"),
+            "-c",
+            "copy",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+            str(long),
+        ],
+        check=True,
+    )
     info = avprobe.ffprobe(long)
     assert "duration" not in info["format"] and long.stat().st_size > 3 * 2**20
     read = []
@@ -592,7 +822,9 @@ def test_each_crop_is_its_own_player_with_its_own_poster_and_pages_play_the_aske
     def soup(path: Path) -> BeautifulSoup:
         return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
-    rows = Store(done.root / ".crossmedia/state.db").items()  # the store, not the last report: a re-run may have come first
+    rows = Store(
+        done.root / ".crossmedia/state.db"
+    ).items()  # the store, not the last report: a re-run may have come first
     renditions = rows["inbox/crops/h264-aac.mp4"].facts["renditions"]
     crops = soup(done.root / "out" / asset_page_path(rows["inbox/crops/h264-aac.mp4"]))
     players = crops.select(".player-video video")

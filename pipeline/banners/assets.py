@@ -65,18 +65,30 @@ def _find(name: str, role: str, rows: dict[str, Row]) -> tuple[Row | None, Viola
         fine = [r for r in same if r.status == "processed" and r.media == "image"]
         if len({r.sha256 for r in fine}) > 1:
             paths = ", ".join(sorted(r.input for r in fine))
-            return None, Violation("BANNER_FILE_INVALID", f"{role} = {name!r} matches different inputs ({paths}).",
-                                   f'name one by its path, e.g. {role} = "{min(r.input for r in fine)}".')
+            return None, Violation(
+                "BANNER_FILE_INVALID",
+                f"{role} = {name!r} matches different inputs ({paths}).",
+                f'name one by its path, e.g. {role} = "{min(r.input for r in fine)}".',
+            )
         # The same bytes in several folders (web and social): the one with uncropped renditions.
         row = max(fine or same, key=lambda r: (_uncropped(r), r.input), default=None)
     if row is None:
-        return None, Violation("ASSET_MISSING", f"{role} = {name!r} is not an input of this workspace (no processed input has that path or file name).",
-                               f"drop {PurePosixPath(name).name} into a watched folder (e.g. inbox/web/) and run again, or name an input by its path.")
+        return None, Violation(
+            "ASSET_MISSING",
+            f"{role} = {name!r} is not an input of this workspace (no processed input has that path or file name).",
+            f"drop {PurePosixPath(name).name} into a watched folder (e.g. inbox/web/) and run again, or name an "
+            "input by its path.",
+        )
     if row.status == "failed":
-        return None, Violation("ASSET_MISSING", f"{role} = {name!r} failed processing: {row.error}", f"fix {row.input} (see quarantine/).")
+        return None, Violation(
+            "ASSET_MISSING", f"{role} = {name!r} failed processing: {row.error}", f"fix {row.input} (see quarantine/)."
+        )
     if row.media != "image" or row.status != "processed":
-        return None, Violation("ASSET_MISSING", f"{role} = {name!r} ({row.input}) is not a processed image ({row.media}, {row.status}).",
-                               "name an image that a profile with an [image] section processed.")
+        return None, Violation(
+            "ASSET_MISSING",
+            f"{role} = {name!r} ({row.input}) is not a processed image ({row.media}, {row.status}).",
+            "name an image that a profile with an [image] section processed.",
+        )
     return row, None
 
 
@@ -89,11 +101,16 @@ def _asset(root: Path, role: str, name: str, row: Row) -> Asset | Violation:
     fingerprint = f"{row.input}:{row.sha256}:{row.recipe}"
     svg = next((r for r in renditions if r.get("format") == "svg"), None)
     if role == "logo" and svg is not None:
-        return Asset(role, name, row.input, fingerprint, root / svg["path"], True, svg["width"], svg["height"], None, True)
+        return Asset(
+            role, name, row.input, fingerprint, root / svg["path"], True, svg["width"], svg["height"], None, True
+        )
     raster = [r for r in renditions if r.get("format") in _RASTER]
     if not raster:
-        return Violation("ASSET_MISSING", f"{role} = {name!r} ({row.input}) has no screen rendition (png, webp, avif, gif or jpeg) in out/.",
-                         "process it with a profile for screens (e.g. drop it into inbox/web/), not only print.")
+        return Violation(
+            "ASSET_MISSING",
+            f"{role} = {name!r} ({row.input}) has no screen rendition (png, webp, avif, gif or jpeg) in out/.",
+            "process it with a profile for screens (e.g. drop it into inbox/web/), not only print.",
+        )
     alpha = bool(row.facts.get("has_alpha"))
     best = max(raster, key=lambda r: (r.get("aspect") == "original", r["width"], -_RASTER[r["format"]] if alpha else 0))
     focus = None
@@ -101,8 +118,18 @@ def _asset(root: Path, role: str, name: str, row: Row) -> Asset | Violation:
         x0, y0, x1, y1 = best.get("crop") or (0.0, 0.0, 1.0, 1.0)
         fx, fy = best["focus"]
         focus = (min(1.0, max(0.0, (fx - x0) / (x1 - x0))), min(1.0, max(0.0, (fy - y0) / (y1 - y0))))
-    return Asset(role, name, row.input, fingerprint, root / best["path"], False, best["width"], best["height"], focus,
-                 alpha and best["format"] != "jpeg")
+    return Asset(
+        role,
+        name,
+        row.input,
+        fingerprint,
+        root / best["path"],
+        False,
+        best["width"],
+        best["height"],
+        focus,
+        alpha and best["format"] != "jpeg",
+    )
 
 
 @dataclass

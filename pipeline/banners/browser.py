@@ -27,11 +27,24 @@ from pipeline.errors import MissingTool
 
 # A headless page counts as hidden: without the last three flags Chromium may throttle its timers
 # and frames, so that a busy machine slows a page down far more than the load alone would (#12).
-STEADY = ["--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-          "--disable-backgrounding-occluded-windows"]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--force-color-profile=srgb",
-         "--force-device-scale-factor=1", *STEADY]
+STEADY = [
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--force-color-profile=srgb",
+    "--force-device-scale-factor=1",
+    *STEADY,
+]
 # Page loads and scripts may take this long: a loaded machine (CI, other builds) is slow, not
 # broken, and what is waited for is always a condition (load, fonts, decoded images), never a time.
 PAGE_TIMEOUT = 300
@@ -53,7 +66,10 @@ document.fonts.ready.then(() => {
     box.style.width = (rect.width * (1 - slack)) + 'px';
     box.style.height = (rect.height * (1 - slack / 2)) + 'px';
     const fits = (s) => {
-      targets.forEach(t => { const b = parseFloat(t.dataset.base); t.style.fontSize = Math.max(Math.min(minPx, b), b * s) + 'px'; });
+      targets.forEach(t => {
+        const b = parseFloat(t.dataset.base);
+        t.style.fontSize = Math.max(Math.min(minPx, b), b * s) + 'px';
+      });
       return box.scrollWidth <= box.clientWidth + 0.5 && box.scrollHeight <= box.clientHeight + 0.5 &&
              targets.every(t => t.scrollWidth <= t.clientWidth + 0.5);
     };
@@ -61,7 +77,11 @@ document.fonts.ready.then(() => {
     let scale = 1, ok = true;
     if (!fits(1)) {
       if (!fits(lo)) { ok = false; scale = lo; }
-      else { let a = lo, b = 1; for (let i = 0; i < 12; i++) { const m = (a + b) / 2; if (fits(m)) a = m; else b = m; } scale = a; }
+      else {
+        let a = lo, b = 1;
+        for (let i = 0; i < 12; i++) { const m = (a + b) / 2; if (fits(m)) a = m; else b = m; }
+        scale = a;
+      }
     }
     fits(scale);
     out[box.id] = {scale: scale, fits: ok, box: [Math.round(rect.width), Math.round(rect.height)],
@@ -118,10 +138,14 @@ def tools() -> tuple[str, str]:
     """(chromium, chromedriver) paths, or MissingTool naming what is missing."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", chromium), ("chromedriver (package chromium-driver)", driver)) if not path]
+    missing = [
+        name for name, path in (("chromium", chromium), ("chromedriver (package chromium-driver)", driver)) if not path
+    ]
     if missing:
-        raise MissingTool(f"{' and '.join(missing)} not installed; banners are measured and rendered in headless Chromium. "
-                          f"Fix: {INSTALL}")
+        raise MissingTool(
+            f"{' and '.join(missing)} not installed; banners are measured and rendered in headless Chromium. "
+            f"Fix: {INSTALL}"
+        )
     return chromium, driver
 
 
@@ -190,8 +214,10 @@ class Browser:
         d.get("about:blank")
         d.get_log("performance")
         d.get_log("browser")
-        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
-                                                                 "mobile": False})
+        d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         d.get(page.resolve().as_uri())
         load = PageLoad()
         sent: list[tuple[float, str]] = []
@@ -207,7 +233,9 @@ class Browser:
                 dcl = params["timestamp"]
         load.requests = [url for _, url in sent]
         load.before_dcl = sum(1 for t, _ in sent if dcl is None or t <= dcl)
-        load.errors = [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+        load.errors = [
+            e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"
+        ]
         return load
 
     def fit(self, slack: float, min_px: float) -> dict[str, dict]:
@@ -220,7 +248,10 @@ class Browser:
     def click(self) -> list | None:
         """Click the middle of the ad with window.open stubbed; the (url, target) it was called with."""
         d = self.driver
-        d.execute_script("window.__opened = null; window.open = function (u, t) { window.__opened = [String(u), String(t)]; return null; };")
+        d.execute_script(
+            "window.__opened = null; window.open = function (u, t) { window.__opened = [String(u), String(t)]; "
+            "return null; };"
+        )
         d.find_element("id", "ad").click()
         return d.execute_script("return window.__opened;")
 
@@ -229,8 +260,10 @@ class Browser:
 
     def screenshot(self, width: int, height: int) -> bytes:
         """PNG of the viewport, exactly WxH."""
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
+        )
         return base64.b64decode(shot["data"])
 
 

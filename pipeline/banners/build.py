@@ -65,9 +65,15 @@ def _report(ws: Workspace, state: dict, built: set[str], report) -> None:
         status = entry["status"]
         if status == "processed" and name not in built:
             status = "skipped"
-        item = {"input": entry["file"], "profile": "banner", "media": "banner", "status": status,
-                "outputs": list(entry.get("outputs", [])), "warnings": list(entry.get("warnings", [])),
-                "error": entry.get("error")}
+        item = {
+            "input": entry["file"],
+            "profile": "banner",
+            "media": "banner",
+            "status": status,
+            "outputs": list(entry.get("outputs", [])),
+            "warnings": list(entry.get("warnings", [])),
+            "error": entry.get("error"),
+        }
         if status == "processed":
             item["facts"] = entry.get("facts", {})
         report.items.append(item)
@@ -112,8 +118,14 @@ def _one(ws: Workspace, path: Path, rows, state: dict, browser: LazyBrowser, run
         st = path.stat()
     except OSError as e:
         _remove(ws, state.get(path.stem, {}).get("outputs", []))
-        state[path.stem] = {"file": rel, "status": "failed", "outputs": [], "warnings": [], "retry": True,
-                            "error": f"BANNER_FILE_INVALID in {rel}: cannot read the file ({e.strerror})."}
+        state[path.stem] = {
+            "file": rel,
+            "status": "failed",
+            "outputs": [],
+            "warnings": [],
+            "retry": True,
+            "error": f"BANNER_FILE_INVALID in {rel}: cannot read the file ({e.strerror}).",
+        }
         return False
     entry = state.get(path.stem, {})
     recipe = _recipe(raw, {})
@@ -124,28 +136,54 @@ def _one(ws: Workspace, path: Path, rows, state: dict, browser: LazyBrowser, run
         recipe = _recipe(raw, assets)
         if problems:
             raise BannerRefused(problems)
-        if (entry.get("recipe") == recipe and not entry.get("retry")
-                and (entry.get("status") == "failed" or all((ws.root / o).is_file() for o in entry.get("outputs", [])))):
+        if (
+            entry.get("recipe") == recipe
+            and not entry.get("retry")
+            and (entry.get("status") == "failed" or all((ws.root / o).is_file() for o in entry.get("outputs", [])))
+        ):
             state[path.stem] = {**entry, **{k: base[k] for k in ("file", "size", "mtime_ns", "sha256")}}
             return False
         outputs, facts, warnings = _build(ws, banner, assets, browser, entry.get("outputs", []))
-        state[path.stem] = {**base, "recipe": recipe, "status": "processed", "outputs": outputs, "facts": facts,
-                            "warnings": warnings, "error": None}
+        state[path.stem] = {
+            **base,
+            "recipe": recipe,
+            "status": "processed",
+            "outputs": outputs,
+            "facts": facts,
+            "warnings": warnings,
+            "error": None,
+        }
         log.info("banner %s: built %s", rel, ", ".join(banner.sizes))
         return True
     except BannerRefused as e:
         _remove(ws, entry.get("outputs", []))
         error = e.message(rel)
-        state[path.stem] = {**base, "recipe": recipe, "status": "failed", "outputs": [], "facts": {}, "warnings": [],
-                            "error": error, "retry": e.retry}
+        state[path.stem] = {
+            **base,
+            "recipe": recipe,
+            "status": "failed",
+            "outputs": [],
+            "facts": {},
+            "warnings": [],
+            "error": error,
+            "retry": e.retry,
+        }
         log.error("failed %s: %s", rel, error)
         return False
     except Exception as e:  # a bug of ours: this banner fails, the run and the other banners go on
         log.error("internal error on %s:\n%s", rel, traceback.format_exc())
         _remove(ws, entry.get("outputs", []))
-        state[path.stem] = {**base, "recipe": recipe, "status": "failed", "outputs": [], "facts": {}, "warnings": [],
-                            "error": f"internal error ({type(e).__name__}: {one_line(e, 160)}); traceback in .crossmedia/crossmedia.log",
-                            "retry": True}
+        state[path.stem] = {
+            **base,
+            "recipe": recipe,
+            "status": "failed",
+            "outputs": [],
+            "facts": {},
+            "warnings": [],
+            "error": f"internal error ({type(e).__name__}: {one_line(e, 160)}); traceback in "
+            ".crossmedia/crossmedia.log",
+            "retry": True,
+        }
     return False
 
 
@@ -154,8 +192,9 @@ def _recipe(raw: bytes, assets: dict[str, Asset]) -> str:
     return _sha("\n".join(parts).encode())[:16]
 
 
-def _build(ws: Workspace, banner: Banner, assets: dict[str, Asset], browser: LazyBrowser,
-           old_outputs: list[str]) -> tuple[list[str], dict, list[str]]:
+def _build(
+    ws: Workspace, banner: Banner, assets: dict[str, Asset], browser: LazyBrowser, old_outputs: list[str]
+) -> tuple[list[str], dict, list[str]]:
     staging = ws.tmp / f"banner-{uuid.uuid4().hex}"
     images = Images(assets, banner.spec.style.background)
     try:
@@ -171,7 +210,11 @@ def _build(ws: Workspace, banner: Banner, assets: dict[str, Asset], browser: Laz
             raise BannerRefused(refused)
         showcase = staging / banner.name / "index.html"
         showcase.write_text(render_showcase(_showcase(banner, built)), encoding="utf-8")
-        return _place(ws, banner, staging, built, old_outputs), {b.size: b.facts for b in built}, [w for b in built for w in b.warnings]
+        return (
+            _place(ws, banner, staging, built, old_outputs),
+            {b.size: b.facts for b in built},
+            [w for b in built for w in b.warnings],
+        )
     except MissingTool as e:
         raise BannerRefused([Violation("CHROMIUM_MISSING", str(e))], retry=True) from None
     finally:
@@ -203,7 +246,12 @@ def _remove(ws: Workspace, outputs: list[str]) -> None:
         if path.is_relative_to(ws.out / "banners"):
             path.unlink(missing_ok=True)
     for folder in sorted({(ws.root / o).parent for o in outputs}, key=lambda p: -len(p.parts)):
-        if folder.is_relative_to(ws.out / "banners") and folder != ws.out / "banners" and folder.is_dir() and not any(folder.iterdir()):
+        if (
+            folder.is_relative_to(ws.out / "banners")
+            and folder != ws.out / "banners"
+            and folder.is_dir()
+            and not any(folder.iterdir())
+        ):
             folder.rmdir()
 
 
@@ -212,13 +260,27 @@ def _showcase(banner: Banner, built: list[Built]) -> Showcase:
     for b in built:
         w, h = (int(v) for v in b.size.split("x"))
         zb, budget = b.facts["zip_bytes"], b.facts["budget_bytes"]
-        rows.append(ShowcaseSize(
-            size=b.size, width=w, height=h, src=f"{b.size}/index.html", zip_href=f"../{b.zip_path.name}",
-            zip_kb=f"{zb / KB:.1f} KB", budget_kb=f"{budget // KB} KB", backup_href=f"../{b.backup_path.name}",
-            backup_kb=f"{b.facts['backup_bytes'] / KB:.1f} KB", share=f"{min(100, round(100 * zb / budget))}%",
-            retina=f"{b.facts['image_scale']}x images"))
+        rows.append(
+            ShowcaseSize(
+                size=b.size,
+                width=w,
+                height=h,
+                src=f"{b.size}/index.html",
+                zip_href=f"../{b.zip_path.name}",
+                zip_kb=f"{zb / KB:.1f} KB",
+                budget_kb=f"{budget // KB} KB",
+                backup_href=f"../{b.backup_path.name}",
+                backup_kb=f"{b.facts['backup_bytes'] / KB:.1f} KB",
+                share=f"{min(100, round(100 * zb / budget))}%",
+                retina=f"{b.facts['image_scale']}x images",
+            )
+        )
     loops = banner.spec.loops
-    return Showcase(title=banner.spec.title or banner.name, name=banner.name, platform=banner.platform.name,
-                    click_url=banner.spec.click_url,
-                    duration=f"{banner.total:g} s" + (f" ({loops} plays of {banner.cycle:g} s)" if loops > 1 else ""),
-                    sizes=rows)
+    return Showcase(
+        title=banner.spec.title or banner.name,
+        name=banner.name,
+        platform=banner.platform.name,
+        click_url=banner.spec.click_url,
+        duration=f"{banner.total:g} s" + (f" ({loops} plays of {banner.cycle:g} s)" if loops > 1 else ""),
+        sizes=rows,
+    )

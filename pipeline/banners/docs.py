@@ -10,7 +10,7 @@ from pipeline.config.schema import key_table as table
 
 def _keys() -> str:
     text = table(BannerFile) + "\n`[style]`:\n\n" + table(Style, "style.") + "\n`[[frames]]` (each):\n\n" + table(Frame)
-    return (text.replace(f"{Style!s}", "table").replace(f"a list of {Frame!s}s", "a list of tables"))
+    return text.replace(f"{Style!s}", "table").replace(f"a list of {Frame!s}s", "a list of tables")
 
 
 def _sizes() -> str:
@@ -22,15 +22,22 @@ def _sizes() -> str:
 
 
 def _platforms() -> str:
-    rows = ["| platform | click wiring | loader (the only external file allowed) | zip cap | files | manifest |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    wiring = {"google": '`var clickTag = "https://...";` top-level in the head, `window.open(window.clickTag)`',
-              "adform": "`dhtml.getVar('clickTAG', 'https://...')`, target from `landingPageTarget`",
-              "flashtalking": "`myFT.clickTag(1)` (`window.open` of the URL when the API is absent, e.g. in previews)",
-              "generic": "`window.clickTag`, else `?clickTag=` in the URL, else the click_url"}
+    rows = [
+        "| platform | click wiring | loader (the only external file allowed) | zip cap | files | manifest |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    wiring = {
+        "google": '`var clickTag = "https://...";` top-level in the head, `window.open(window.clickTag)`',
+        "adform": "`dhtml.getVar('clickTAG', 'https://...')`, target from `landingPageTarget`",
+        "flashtalking": "`myFT.clickTag(1)` (`window.open` of the URL when the API is absent, e.g. in previews)",
+        "generic": "`window.clickTag`, else `?clickTag=` in the URL, else the click_url",
+    }
     for name, p in PLATFORMS.items():
-        rows.append(f"| `{name}` | {wiring[name]} | {f'`{p.loader}`' if p.loader else 'none'} | "
-                    f"{f'{p.zip_cap_kb} KB' if p.zip_cap_kb else '-'} | {p.max_files} | {f'`{p.manifest}`' if p.manifest else '-'} |")
+        rows.append(
+            f"| `{name}` | {wiring[name]} | {f'`{p.loader}`' if p.loader else 'none'} | "
+            f"{f'{p.zip_cap_kb} KB' if p.zip_cap_kb else '-'} | {p.max_files} | "
+            f"{f'`{p.manifest}`' if p.manifest else '-'} |"
+        )
     return "\n".join(rows) + "\n"
 
 

@@ -72,15 +72,31 @@ def layout(w: int, h: int, has: set[str], logo_aspect: float = 3.0, product_aspe
             boxes["product"] = Box(right - pw, pad, pw, ih)
             right -= pw + gap
         elif "product" in has:
-            left_out.append(("product", f"a strip {w} px wide has no room for a product picture beside the text and the call-to-action "
-                                        f"({STRIP_PRODUCT_MIN_W} px needed)"))
+            left_out.append(
+                (
+                    "product",
+                    f"a strip {w} px wide has no room for a product picture beside the text and the call-to-action "
+                    f"({STRIP_PRODUCT_MIN_W} px needed)",
+                )
+            )
         if h < STRIP_SUBLINE_MIN_H:  # the caller drops the sub-line only if the banner has one
-            left_out.append(("subline", f"a strip {h} px high has room for one line of text "
-                                        f"(a sub-line needs {STRIP_SUBLINE_MIN_H} px)"))
+            left_out.append(
+                (
+                    "subline",
+                    f"a strip {h} px high has room for one line of text (a sub-line needs {STRIP_SUBLINE_MIN_H} px)",
+                )
+            )
         boxes["text"] = Box(x, pad, right - x, ih)
         head = ih * 0.4
-        return Layout("strip", boxes, {"headline": head, "subline": head * 0.55, "cta": ch * 0.4}, "to right", "left",
-                      subline=h >= STRIP_SUBLINE_MIN_H, left_out=tuple(left_out))
+        return Layout(
+            "strip",
+            boxes,
+            {"headline": head, "subline": head * 0.55, "cta": ch * 0.4},
+            "to right",
+            "left",
+            subline=h >= STRIP_SUBLINE_MIN_H,
+            left_out=tuple(left_out),
+        )
     if w / h >= 2.5:  # 970x250
         top = pad
         if "logo" in has:
@@ -191,8 +207,11 @@ def head_script(banner: Banner) -> Markup:
         return Markup(f"<script>var clickTag = {_js(url)};</script>")
     if name == "adform":
         loader = banner.platform.loader
-        return Markup("<script>document.write('<script src=\"' + (window.API_URL || '" + loader
-                      + "?bv=' + Math.random()) + '\"><\\/script>');</script>")
+        return Markup(
+            "<script>document.write('<script src=\"' + (window.API_URL || '"
+            + loader
+            + "?bv=' + Math.random()) + '\"><\\/script>');</script>"
+        )
     if name == "flashtalking":
         return Markup(f'<script src="{banner.platform.loader}"></script>')
     return Markup("")
@@ -205,22 +224,28 @@ def click_script(banner: Banner) -> Markup:
     if name == "google":
         target, opener = "", "window.open(window.clickTag, '_blank');"
     elif name == "adform":
-        target = (f"var clickTAGvalue = window.dhtml ? dhtml.getVar('clickTAG', '{url}') : '{url}';\n"
-                  "var landingPageTarget = window.dhtml ? dhtml.getVar('landingPageTarget', '_blank') : '_blank';\n")
+        target = (
+            f"var clickTAGvalue = window.dhtml ? dhtml.getVar('clickTAG', '{url}') : '{url}';\n"
+            "var landingPageTarget = window.dhtml ? dhtml.getVar('landingPageTarget', '_blank') : '_blank';\n"
+        )
         opener = "window.open(clickTAGvalue, landingPageTarget);"
     elif name == "flashtalking":
         target = f"var clickthroughUrl = {_js(url)};\nvar myFT = window.FT ? new FT() : null;\n"
         opener = "if (myFT) { myFT.clickTag(1); } else { window.open(clickthroughUrl, '_blank'); }"
     else:  # IAB: the ad server passes clickTag as a global or in the query string
-        target = (f"var clickTag = window.clickTag || new URLSearchParams(location.search).get('clickTag') || {_js(url)};\n")
+        target = (
+            f"var clickTag = window.clickTag || new URLSearchParams(location.search).get('clickTag') || {_js(url)};\n"
+        )
         opener = "window.open(clickTag, '_blank');"
     return Markup(
-        "<script>\n" + target
+        "<script>\n"
+        + target
         + "var ad = document.getElementById('ad');\n"
         + f"function exit() {{ {opener} }}\n"
         + "ad.addEventListener('click', exit);\n"
-        + "ad.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); exit(); } });\n"
-        + "</script>")
+        + "ad.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { "
+        "e.preventDefault(); exit(); } });\n" + "</script>"
+    )
 
 
 def manifest(banner: Banner, size: str) -> tuple[str, bytes] | None:
@@ -228,8 +253,16 @@ def manifest(banner: Banner, size: str) -> tuple[str, bytes] | None:
     w, h = (int(v) for v in size.split("x"))
     title = banner.spec.title or banner.name
     if banner.platform.name == "adform":
-        doc = {"version": "1.0", "title": f"{title} {size}", "description": "", "width": str(w), "height": str(h),
-               "events": {"enabled": 1, "list": {}}, "clicktags": {"clickTAG": banner.spec.click_url}, "source": "index.html"}
+        doc = {
+            "version": "1.0",
+            "title": f"{title} {size}",
+            "description": "",
+            "width": str(w),
+            "height": str(h),
+            "events": {"enabled": 1, "list": {}},
+            "clicktags": {"clickTAG": banner.spec.click_url},
+            "source": "index.html",
+        }
         return "manifest.json", (json.dumps(doc, indent=2) + "\n").encode()
     if banner.platform.name == "flashtalking":
         doc = {"filename": "index.html", "width": w, "height": h, "clickTagCount": 1}
@@ -271,10 +304,12 @@ class AdPage:
 
 
 def _rgb(colour: str) -> str:
-    return ",".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return ",".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
 
 
-def page_css(banner: Banner, w: int, h: int, lay: Layout, pictures: dict[str, tuple[Picture, Box]], fonts: dict[str, float]) -> str:
+def page_css(
+    banner: Banner, w: int, h: int, lay: Layout, pictures: dict[str, tuple[Picture, Box]], fonts: dict[str, float]
+) -> str:
     st = banner.spec.style
     bg = _rgb(st.background)
     css = [
@@ -293,18 +328,26 @@ def page_css(banner: Banner, w: int, h: int, lay: Layout, pictures: dict[str, tu
             continue
         box = lay.boxes[role]
         left = box.x if role == "logo" and lay.align == "left" else box.x + (box.w - pic.width) // 2
-        css.append(f"#{role}{{left:{left}px;top:{box.y + (box.h - pic.height) // 2}px;width:{pic.width}px;height:{pic.height}px}}")
+        css.append(
+            f"#{role}{{left:{left}px;top:{box.y + (box.h - pic.height) // 2}px;"
+            f"width:{pic.width}px;height:{pic.height}px}}"
+        )
     t = lay.boxes["text"]
     justify = "safe center" if lay.kind in ("strip", "wide") else "flex-start"
-    css.append(f"#text{{left:{t.x}px;top:{t.y}px;width:{t.w}px;height:{t.h}px;overflow:hidden;display:flex;"
-               f"flex-direction:column;justify-content:{justify};text-align:{lay.align};line-height:1.15}}")
+    css.append(
+        f"#text{{left:{t.x}px;top:{t.y}px;width:{t.w}px;height:{t.h}px;overflow:hidden;display:flex;"
+        f"flex-direction:column;justify-content:{justify};text-align:{lay.align};line-height:1.15}}"
+    )
     css.append(f"#headline{{font-weight:700;font-size:{fonts['headline']:g}px}}")
     css.append(f"#subline{{margin-top:.3em;font-size:{fonts['subline']:g}px}}")
     if "cta" in lay.boxes:
         c = lay.boxes["cta"]
-        css.append(f"#cta{{left:{c.x}px;top:{c.y}px;width:{c.w}px;height:{c.h}px;display:flex;align-items:center;"
-                   f"justify-content:center;padding:0 {max(2, round(c.w * 0.08))}px;overflow:hidden;white-space:nowrap;border-radius:{max(2, c.h // 6)}px;"
-                   f"background:{st.accent};color:{st.cta_text};font-weight:700;font-size:{fonts['cta']:g}px}}")
+        css.append(
+            f"#cta{{left:{c.x}px;top:{c.y}px;width:{c.w}px;height:{c.h}px;display:flex;align-items:center;"
+            "justify-content:center;padding:0 "
+            f"{max(2, round(c.w * 0.08))}px;overflow:hidden;white-space:nowrap;border-radius:{max(2, c.h // 6)}px;"
+            f"background:{st.accent};color:{st.cta_text};font-weight:700;font-size:{fonts['cta']:g}px}}"
+        )
     return "\n".join(css)
 
 

@@ -72,7 +72,11 @@ def build_size(staging: Path, banner: Banner, images: Images, size: str, browser
     overflow = [_overflow(banner, size, box_id, got) for box_id, got in fit.items() if not got["fits"]]
     if overflow:
         raise BannerRefused(overflow)
-    scale = {"headline": fit["text"]["scale"], "subline": fit["text"]["scale"], "cta": fit.get("cta", {}).get("scale", 1)}
+    scale = {
+        "headline": fit["text"]["scale"],
+        "subline": fit["text"]["scale"],
+        "cta": fit.get("cta", {}).get("scale", 1),
+    }
     low = banner.spec.min_font_px
     fonts = {k: max(min(low, v), math.floor(v * scale[k] * 4) / 4) for k, v in lay.fonts.items()}
     level, files = _fit_budget(banner, images, lay, fonts, size, level)
@@ -98,14 +102,28 @@ def build_size(staging: Path, banner: Banner, images: Images, size: str, browser
         left_out.pop("subline", None)
     if left_out:  # say what the file asked for and this size does not show (#12)
         names = [_LEFT_OUT_NAMES[role] for role in _LEFT_OUT_NAMES if role in left_out]
-        warnings.append(f"{size}: {' and '.join(names)} left out, too little room: "
-                        + "; ".join(left_out[role] for role in _LEFT_OUT_NAMES if role in left_out))
+        warnings.append(
+            f"{size}: {' and '.join(names)} left out, too little room: "
+            + "; ".join(left_out[role] for role in _LEFT_OUT_NAMES if role in left_out)
+        )
     if min(scale["headline"], scale["cta"]) < 0.85:  # a little shrinking is the fitting working; more is worth a look
-        warnings.append(f"{size}: text shrunk to fit (headline {fonts['headline']:g} px instead of {lay.fonts['headline']:.4g} px)")
+        warnings.append(
+            f"{size}: text shrunk to fit (headline {fonts['headline']:g} px instead of {lay.fonts['headline']:.4g} px)"
+        )
     if scale_used == 1 and any(not a.svg for a in assets.values()):
-        warnings.append(f"{size}: 1x images only; retina (2x) images would exceed the {banner.budget_kb(size)} KB budget")
-    facts = {"zip_bytes": zip_path.stat().st_size, "budget_bytes": banner.budget_kb(size) * KB, "image_scale": scale_used,
-             "jpeg_quality": quality, "files": sorted(files), "fonts_px": fonts, "layout": lay.kind, **backup_facts}
+        warnings.append(
+            f"{size}: 1x images only; retina (2x) images would exceed the {banner.budget_kb(size)} KB budget"
+        )
+    facts = {
+        "zip_bytes": zip_path.stat().st_size,
+        "budget_bytes": banner.budget_kb(size) * KB,
+        "image_scale": scale_used,
+        "jpeg_quality": quality,
+        "files": sorted(files),
+        "fonts_px": fonts,
+        "layout": lay.kind,
+        **backup_facts,
+    }
     return Built(size, folder, zip_path, backup_path, facts, warnings)
 
 
@@ -113,11 +131,17 @@ def _overflow(banner: Banner, size: str, box_id: str, got: dict) -> Violation:
     what = {"text": "the headline and sub-line", "cta": "the call-to-action"}.get(box_id, box_id)
     (bw, bh), (cw, ch) = got["box"], got["content"]
     need = f"{cw}x{ch} px" if cw > bw * (1 - FIT_SLACK) else f"{ch} px of height"
-    return Violation("TEXT_OVERFLOW", f"{what} need {need} in a {bw}x{bh} px box even at min_font_px = "
-                     f"{banner.spec.min_font_px:g}.", "shorten the text, or lower min_font_px.", size)
+    return Violation(
+        "TEXT_OVERFLOW",
+        f"{what} need {need} in a {bw}x{bh} px box even at min_font_px = {banner.spec.min_font_px:g}.",
+        "shorten the text, or lower min_font_px.",
+        size,
+    )
 
 
-def _fit_budget(banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, start: int) -> tuple[int, dict[str, bytes]]:
+def _fit_budget(
+    banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, start: int
+) -> tuple[int, dict[str, bytes]]:
     """The first quality level (from `start`) whose zip fits the budget, and its files."""
     files: dict[str, bytes] = {}
     for level in range(start, len(LEVELS)):
@@ -126,11 +150,21 @@ def _fit_budget(banner: Banner, images: Images, lay: Layout, fonts: dict, size: 
             return level, files
     weight = len(_zip(files))
     violation = check_weight(weight, banner, size)[0]
-    raise BannerRefused([Violation(violation.rule, violation.what.rstrip(".") + f", even with 1x images at JPEG quality {LEVELS[-1][1]}.",
-                                   violation.fix, size)])
+    raise BannerRefused(
+        [
+            Violation(
+                violation.rule,
+                violation.what.rstrip(".") + f", even with 1x images at JPEG quality {LEVELS[-1][1]}.",
+                violation.fix,
+                size,
+            )
+        ]
+    )
 
 
-def _files(banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, scale: int, quality: int) -> dict[str, bytes]:
+def _files(
+    banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, scale: int, quality: int
+) -> dict[str, bytes]:
     w, h = (int(v) for v in size.split("x"))
     files: dict[str, bytes] = {}
     pictures: dict[str, tuple[Picture, object]] = {}
@@ -144,17 +178,35 @@ def _files(banner: Banner, images: Images, lay: Layout, fonts: dict, size: str, 
         pictures[role] = (Picture(name, *css_size), box)
     spec = banner.spec
     subline = spec.subline if lay.subline else ""
-    present = {"headline"} | {r for r in pictures} | ({"subline"} if subline else set()) | ({"cta"} if spec.cta else set())
-    css = page_css(banner, w, h, lay, pictures, fonts) + "\n" + animation_css(
-        banner.frames, banner.cycle, spec.loops, present, lay.kind == "tall")
+    present = (
+        {"headline"} | {r for r in pictures} | ({"subline"} if subline else set()) | ({"cta"} if spec.cta else set())
+    )
+    css = (
+        page_css(banner, w, h, lay, pictures, fonts)
+        + "\n"
+        + animation_css(banner.frames, banner.cycle, spec.loops, present, lay.kind == "tall")
+    )
     page = AdPage(
-        lang=spec.language, title=spec.title or banner.name, width=w, height=h,
+        lang=spec.language,
+        title=spec.title or banner.name,
+        width=w,
+        height=h,
         label=" - ".join(t for t in (spec.headline, spec.subline, spec.cta) if t),
-        css=_markup(css), head_script=head_script(banner), extra_html=_markup(spec.extra_html), click_script=click_script(banner),
-        background=pictures["background"][0] if "background" in pictures else None, scrim="background" in pictures,
-        product=pictures["product"][0] if "product" in pictures else None, logo=pictures["logo"][0] if "logo" in pictures else None,
-        headline=spec.headline, headline_px=fonts["headline"], subline=subline, subline_px=fonts["subline"],
-        cta=spec.cta, cta_px=fonts["cta"])
+        css=_markup(css),
+        head_script=head_script(banner),
+        extra_html=_markup(spec.extra_html),
+        click_script=click_script(banner),
+        background=pictures["background"][0] if "background" in pictures else None,
+        scrim="background" in pictures,
+        product=pictures["product"][0] if "product" in pictures else None,
+        logo=pictures["logo"][0] if "logo" in pictures else None,
+        headline=spec.headline,
+        headline_px=fonts["headline"],
+        subline=subline,
+        subline_px=fonts["subline"],
+        cta=spec.cta,
+        cta_px=fonts["cta"],
+    )
     files["index.html"] = render_ad(page).encode("utf-8")
     if man := manifest(banner, size):
         files[man[0]] = man[1]
@@ -193,40 +245,87 @@ def _in_browser(b: Browser, banner: Banner, folder: Path, size: str, w: int, h: 
     loader = banner.platform.loader
     for url in load.requests:
         if not url.startswith("file:") and not (loader and url.split("?")[0] == loader):
-            out.append(Violation("EXTERNAL_FILE_REFERENCED", f"loading the page requested {url}.",
-                                 "remove whatever loads it; the ad must be self-contained.", size))
+            out.append(
+                Violation(
+                    "EXTERNAL_FILE_REFERENCED",
+                    f"loading the page requested {url}.",
+                    "remove whatever loads it; the ad must be self-contained.",
+                    size,
+                )
+            )
     if load.before_dcl > MAX_INITIAL_REQUESTS:
-        out.append(Violation("INITIAL_REQUESTS_TOO_MANY", f"{load.before_dcl} files are requested before DOMContentLoaded; "
-                             f"the IAB allows {MAX_INITIAL_REQUESTS}.", "load fewer files up front.", size))
+        out.append(
+            Violation(
+                "INITIAL_REQUESTS_TOO_MANY",
+                f"{load.before_dcl} files are requested before DOMContentLoaded; "
+                f"the IAB allows {MAX_INITIAL_REQUESTS}.",
+                "load fewer files up front.",
+                size,
+            )
+        )
     for error in load.errors:  # named relative to the ad, not the staging folder
         error = error.replace(folder.resolve().as_uri() + "/", "")
         out.append(Violation("JAVASCRIPT_ERROR", f"the console reports: {error[:200]}.", "fix the script.", size))
     info = b.inspect()
     if [round(v) for v in info["ad"]] != [w, h] or info["scroll"][0] > w or info["scroll"][1] > h:
-        out.append(Violation("AD_SIZE_MISMATCH", f"the ad measures {info['ad'][0]:g}x{info['ad'][1]:g} px and the page "
-                             f"scrolls to {info['scroll'][0]}x{info['scroll'][1]} px at a {w}x{h} viewport.",
-                             "keep everything inside the ad's box.", size))
+        out.append(
+            Violation(
+                "AD_SIZE_MISMATCH",
+                f"the ad measures {info['ad'][0]:g}x{info['ad'][1]:g} px and the page "
+                f"scrolls to {info['scroll'][0]}x{info['scroll'][1]} px at a {w}x{h} viewport.",
+                "keep everything inside the ad's box.",
+                size,
+            )
+        )
     for box in info["overflow"]:
-        out.append(Violation("TEXT_OVERFLOW", f"#{box['id']} needs {box['content'][0]}x{box['content'][1]} px in its "
-                             f"{box['box'][0]}x{box['box'][1]} px box.", "shorten the text.", size))
+        out.append(
+            Violation(
+                "TEXT_OVERFLOW",
+                f"#{box['id']} needs {box['content'][0]}x{box['content'][1]} px in its "
+                f"{box['box'][0]}x{box['box'][1]} px box.",
+                "shorten the text.",
+                size,
+            )
+        )
     if any(a["iterations"] < 0 or a["end"] < 0 for a in info["anims"]):
         forever = next(a for a in info["anims"] if a["iterations"] < 0 or a["end"] < 0)
-        out.append(Violation("ANIMATION_INFINITE", f"an animation of {forever['target'] or 'the page'} never ends.",
-                             "give every animation an iteration count.", size))
+        out.append(
+            Violation(
+                "ANIMATION_INFINITE",
+                f"an animation of {forever['target'] or 'the page'} never ends.",
+                "give every animation an iteration count.",
+                size,
+            )
+        )
     ends = [a["end"] for a in info["anims"] if a["end"] >= 0]
     if ends and max(ends) > banner.spec.max_duration * 1000 + 1:
-        out.append(Violation("ANIMATION_TOO_LONG", f"the animations end after {max(ends) / 1000:g} s, over max_duration = "
-                             f"{banner.spec.max_duration:g} s.", "shorten them.", size))
+        out.append(
+            Violation(
+                "ANIMATION_TOO_LONG",
+                f"the animations end after {max(ends) / 1000:g} s, over max_duration = {banner.spec.max_duration:g} s.",
+                "shorten them.",
+                size,
+            )
+        )
     opened = b.click()
     if not opened:
         out.append(Violation("CLICK_TAG_MISSING", "clicking the ad opens nothing.", "wire the click tag.", size))
     elif opened[0] != banner.spec.click_url:
-        out.append(Violation("CLICK_TAG_INVALID", f"clicking the ad opens {opened[0]}, not {banner.spec.click_url}.",
-                             "open the click tag.", size))
+        out.append(
+            Violation(
+                "CLICK_TAG_INVALID",
+                f"clicking the ad opens {opened[0]}, not {banner.spec.click_url}.",
+                "open the click tag.",
+                size,
+            )
+        )
     kept = b.storage()
     if kept["storage"] or kept["cookie"]:
-        out.append(Violation("LOCAL_STORAGE_USED", "the page stored data in the browser (storage or cookies).",
-                             "remove it.", size))
+        out.append(
+            Violation(
+                "LOCAL_STORAGE_USED", "the page stored data in the browser (storage or cookies).", "remove it.", size
+            )
+        )
     return out
 
 
@@ -247,5 +346,10 @@ def _backup(png: bytes, w: int, h: int, size: str) -> tuple[bytes | None, dict |
         im.quantize(colors=colours, method=Image.Quantize.MEDIANCUT).save(buf, fmt.upper(), optimize=True)
         if buf.tell() <= BACKUP_MAX_BYTES:
             return buf.getvalue(), {"backup_format": fmt, "backup_quality": colours, "backup_bytes": buf.tell()}
-    return None, Violation("BACKUP_TOO_LARGE", f"the last frame weighs {smallest / KB:.1f} KB even as JPEG quality 30; "
-                           f"backup images may weigh {BACKUP_MAX_BYTES // KB} KB.", "make the end frame simpler (less photo).", size)
+    return None, Violation(
+        "BACKUP_TOO_LARGE",
+        f"the last frame weighs {smallest / KB:.1f} KB even as JPEG quality 30; "
+        f"backup images may weigh {BACKUP_MAX_BYTES // KB} KB.",
+        "make the end frame simpler (less photo).",
+        size,
+    )

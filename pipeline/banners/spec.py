@@ -51,13 +51,23 @@ BUDGETS: dict[str, Budget] = {
     "970x90": Budget(200, iab=True),
     "320x50": Budget(50, iab=True),
     "300x50": Budget(50, iab=True),
-    "320x100": Budget(50, iab=False, why="the IAB's 320x50 figure: a large mobile banner fills the same phone placements"),
+    "320x100": Budget(
+        50, iab=False, why="the IAB's 320x50 figure: a large mobile banner fills the same phone placements"
+    ),
 }
 IAB_NAMES: dict[str, str] = {
-    "medium-rectangle": "300x250", "large-rectangle": "336x280", "leaderboard": "728x90",
-    "super-leaderboard": "970x90", "billboard": "970x250", "skyscraper": "160x600",
-    "wide-skyscraper": "160x600", "half-page": "300x600", "portrait": "300x1050",
-    "smartphone-banner": "320x50", "mobile-banner": "320x50", "large-mobile-banner": "320x100",
+    "medium-rectangle": "300x250",
+    "large-rectangle": "336x280",
+    "leaderboard": "728x90",
+    "super-leaderboard": "970x90",
+    "billboard": "970x250",
+    "skyscraper": "160x600",
+    "wide-skyscraper": "160x600",
+    "half-page": "300x600",
+    "portrait": "300x1050",
+    "smartphone-banner": "320x50",
+    "mobile-banner": "320x50",
+    "large-mobile-banner": "320x100",
 }
 STATE = "banners.json"  # in .crossmedia/: what was built from each banner file
 KB = 1000  # bytes; the stricter reading of "150 KB"
@@ -86,10 +96,22 @@ _WEB = frozenset({"html", "css", "js", "gif", "png", "jpg", "jpeg", "svg"})
 PLATFORMS: dict[str, Platform] = {
     # Google Ads / Ad Manager / CM360 / DV360: the strictest set (Google Ads' upload rules).
     "google": Platform("google", "", 150, 40, None, _WEB),
-    "adform": Platform("adform", "https://s1.adform.net/banners/scripts/rmb/Adform.DHTML.js", None, 100,
-                       "manifest.json", _WEB | {"json"}),
-    "flashtalking": Platform("flashtalking", "https://cdn.flashtalking.com/frameworks/js/api/v2/10/html5API.js",
-                             None, 100, "manifest.js", _WEB),
+    "adform": Platform(
+        "adform",
+        "https://s1.adform.net/banners/scripts/rmb/Adform.DHTML.js",
+        None,
+        100,
+        "manifest.json",
+        _WEB | {"json"},
+    ),
+    "flashtalking": Platform(
+        "flashtalking",
+        "https://cdn.flashtalking.com/frameworks/js/api/v2/10/html5API.js",
+        None,
+        100,
+        "manifest.js",
+        _WEB,
+    ),
     "generic": Platform("generic", "", None, 100, None, _WEB),
 }
 
@@ -109,16 +131,34 @@ RULES: dict[str, tuple[str, str]] = {
     "FILE_SIZE_TOO_LARGE": ("Ad Manager", "the zip weighs more than its budget or the platform's cap"),
     "FILE_NAME_TOO_LONG": ("Ad Manager", "the zip's name is over 50 characters (without .zip)"),
     "ZIP_INVALID": ("CM360", "the zip cannot be read, is encrypted, or has paths leading out of it"),
-    "FILE_NAME_INVALID": ("crossmedia, after Google Ads", "a file name outside [0-9A-Za-z._-], or OS clutter (.DS_Store, __MACOSX)"),
-    "HTML_MALFORMED": ("crossmedia, after Google Web Designer", "no <!DOCTYPE html>, <html>, <head> and <body> in order"),
-    "AD_SIZE_MISMATCH": ("crossmedia, after Google Ads", "no <meta name=\"ad.size\"> for the size, or the page is not exactly WxH"),
-    "MANIFEST_INVALID": ("crossmedia, after Adform/Flashtalking", "the platform's manifest is missing or does not match"),
+    "FILE_NAME_INVALID": (
+        "crossmedia, after Google Ads",
+        "a file name outside [0-9A-Za-z._-], or OS clutter (.DS_Store, __MACOSX)",
+    ),
+    "HTML_MALFORMED": (
+        "crossmedia, after Google Web Designer",
+        "no <!DOCTYPE html>, <html>, <head> and <body> in order",
+    ),
+    "AD_SIZE_MISMATCH": (
+        "crossmedia, after Google Ads",
+        'no <meta name="ad.size"> for the size, or the page is not exactly WxH',
+    ),
+    "MANIFEST_INVALID": (
+        "crossmedia, after Adform/Flashtalking",
+        "the platform's manifest is missing or does not match",
+    ),
     "INITIAL_REQUESTS_TOO_MANY": ("crossmedia, after IAB", "more than 10 files requested before DOMContentLoaded"),
     "LOCAL_STORAGE_USED": ("crossmedia, after Google Ads", "localStorage, sessionStorage, IndexedDB or cookies used"),
     "ABSOLUTE_PATH_REFERENCED": ("crossmedia", "a reference starting with / or file:, which breaks on the ad server"),
-    "ANIMATION_TOO_LONG": ("crossmedia, after IAB/Google Ads", "animation longer than max_duration (15 s default, never over 30 s), loops counted in"),
+    "ANIMATION_TOO_LONG": (
+        "crossmedia, after IAB/Google Ads",
+        "animation longer than max_duration (15 s default, never over 30 s), loops counted in",
+    ),
     "ANIMATION_INFINITE": ("crossmedia, after IAB/Google Ads", "an animation that never ends"),
-    "TEXT_OVERFLOW": ("crossmedia", "a text does not fit its box at that size, even at min_font_px (measured in Chromium)"),
+    "TEXT_OVERFLOW": (
+        "crossmedia",
+        "a text does not fit its box at that size, even at min_font_px (measured in Chromium)",
+    ),
     "JAVASCRIPT_ERROR": ("crossmedia", "the page logs an error in the browser console"),
     "BACKUP_TOO_LARGE": ("crossmedia, after CM360", "the backup image cannot be made within 40 KB"),
     "ASSET_MISSING": ("crossmedia", "the banner names an asset that is not a processed input"),
@@ -166,6 +206,7 @@ def _text(limit: int):
         if _CONTROL.search(value):
             return "must not contain control characters"
         return f"must be at most {limit} characters" if len(value) > limit else None
+
     return check
 
 
@@ -181,7 +222,10 @@ def _sizes(value: list[str]) -> str | None:
         return "must name at least one size"
     bad = [v for v in value if parse_size(v) is None]
     if bad:
-        return f"has {bad[0]!r}, which is no supported size; use WxH ({', '.join(BUDGETS)}) or an IAB name ({', '.join(IAB_NAMES)})"
+        return (
+            f"has {bad[0]!r}, which is no supported size; "
+            f"use WxH ({', '.join(BUDGETS)}) or an IAB name ({', '.join(IAB_NAMES)})"
+        )
     return None
 
 
@@ -203,13 +247,28 @@ def _max_duration(value: float) -> str | None:
 class Style:
     """`[style]`: house colours and font."""
 
-    background: str = key("#0b3d2e", "Colour behind and over the background image (a scrim keeps the text legible).", check=colour, example='"#0b3d2e"')
+    background: str = key(
+        "#0b3d2e",
+        "Colour behind and over the background image (a scrim keeps the text legible).",
+        check=colour,
+        example='"#0b3d2e"',
+    )
     text: str = key("#ffffff", "Colour of the headline and sub-line.", check=colour, example='"#ffffff"')
     accent: str = key("#f2c14e", "Colour of the call-to-action button.", check=colour, example='"#f2c14e"')
     cta_text: str = key("#0b3d2e", "Colour of the call-to-action text.", check=colour, example='"#0b3d2e"')
-    border: str = key("#000000", "Colour of the 1 px border around the ad (ad servers want a visible edge, in a colour that contrasts with the page).", check=colour, example='"#333333"')
-    font: str = key("Arial, Helvetica, sans-serif", "CSS font-family; system fonts only (web fonts would be external files).",
-                    check=font_list, example='"Georgia, serif"')
+    border: str = key(
+        "#000000",
+        "Colour of the 1 px border around the ad (ad servers want a visible edge, in a colour that contrasts with "
+        "the page).",
+        check=colour,
+        example='"#333333"',
+    )
+    font: str = key(
+        "Arial, Helvetica, sans-serif",
+        "CSS font-family; system fonts only (web fonts would be external files).",
+        check=font_list,
+        example='"Georgia, serif"',
+    )
 
 
 @dataclass(frozen=True)
@@ -217,8 +276,11 @@ class Frame:
     """One `[[frames]]` entry: what shows for how long, and how it comes in."""
 
     duration: float = key(3.0, "Seconds this frame shows.", check=between(0.5, 30), example="2.5")
-    show: list[Element] = key(["background", "headline"], "Elements visible in this frame: " + ", ".join(ELEMENTS) + ".",
-                              example='["background", "headline"]')
+    show: list[Element] = key(
+        ["background", "headline"],
+        "Elements visible in this frame: " + ", ".join(ELEMENTS) + ".",
+        example='["background", "headline"]',
+    )
     effect: Effect = key("fade", "How elements that were not in the previous frame come in.")
 
 
@@ -227,34 +289,92 @@ class BannerFile:
     """A banner file, `banners/<name>.toml`."""
 
     title: str = key("", "Name in the showcase and the Adform manifest (default: the file name).", check=_text(120))
-    platform: PlatformName = key("generic", "Ad server the zips are for: google (Google Ads, Ad Manager, CM360, DV360), adform, flashtalking or generic (IAB clickTag).")
-    sizes: list[str] = key([], "Sizes to build: WxH or IAB names (medium-rectangle, leaderboard, skyscraper...).",
-                           check=_sizes, example='["300x250", "728x90", "160x600", "320x50"]')
-    click_url: str = key("", "Click-through URL (https). Wired as the platform's click tag, never hard-coded into a link.",
-                         example='"https://example.com/sale"')
+    platform: PlatformName = key(
+        "generic",
+        "Ad server the zips are for: google (Google Ads, Ad Manager, CM360, DV360), adform, flashtalking or generic "
+        "(IAB clickTag).",
+    )
+    sizes: list[str] = key(
+        [],
+        "Sizes to build: WxH or IAB names (medium-rectangle, leaderboard, skyscraper...).",
+        check=_sizes,
+        example='["300x250", "728x90", "160x600", "320x50"]',
+    )
+    click_url: str = key(
+        "",
+        "Click-through URL (https). Wired as the platform's click tag, never hard-coded into a link.",
+        example='"https://example.com/sale"',
+    )
     headline: str = key("", "Main text.", check=_text(90), example='"Spring sale"')
     subline: str = key("", "Second line of text; empty for none.", check=_text(140), example='"Up to 40% off"')
     cta: str = key("", "Call-to-action button text; empty for no button.", check=_text(30), example='"Shop now"')
-    background: str = key("", "Asset behind everything, cropped around its focal point for each size; empty for the style colour.",
-                          example='"inbox/web/hero.jpg"')
-    product: str = key("", "Asset shown whole (transparency kept), e.g. a product cut-out; empty for none.", example='"packshot.png"')
+    background: str = key(
+        "",
+        "Asset behind everything, cropped around its focal point for each size; empty for the style colour.",
+        example='"inbox/web/hero.jpg"',
+    )
+    product: str = key(
+        "", "Asset shown whole (transparency kept), e.g. a product cut-out; empty for none.", example='"packshot.png"'
+    )
     logo: str = key("", "Logo asset; an SVG stays SVG.", example='"logo.svg"')
-    language: str = key("en", "Language of the texts (the page's lang attribute).", check=lambda v: None if re.fullmatch(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})?", v) else "must be a language tag like \"en\" or \"de-CH\"")
+    language: str = key(
+        "en",
+        "Language of the texts (the page's lang attribute).",
+        check=lambda v: (
+            None
+            if re.fullmatch(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})?", v)
+            else 'must be a language tag like "en" or "de-CH"'
+        ),
+    )
     style: Style = dataclasses.field(default_factory=Style, metadata={"help": "House colours and font, see [style]."})
-    animation: Effect = key("fade", "Preset when no [[frames]] are given: the headline and logo, then the sub-line and product, then the button build up.")
-    duration: float = key(9.0, "Seconds the preset animation takes, loops included. With [[frames]] the frames' durations decide.",
-                          check=between(1, HARD_MAX_SECONDS), example="12")
-    loops: int = key(1, "How often the animation plays; it then stops on its last frame. 0 or \"infinite\" is refused (ANIMATION_INFINITE).",
-                     example="2")
-    max_duration: float = key(15.0, "Longest animation allowed, loops included (IAB: 15 s); never more than 30.", check=_max_duration, example="15")
-    frames: list[Frame] = key([], "Timed frames instead of the preset, played in order; the last one is the end frame and the backup image.",
-                              example='[{duration = 3, show = ["background", "headline"]}]')
-    budgets: dict[str, int] = key({}, "Budget per size in KB, replacing the size's own budget (the IAB's or ours, see the sizes table; the platform's own cap still applies).",
-                                  check=_budgets, example='{"300x250" = 100}')
-    min_font_px: float = key(9.0, "Smallest font size text may shrink to so that it fits its box; below it the banner is refused (TEXT_OVERFLOW).",
-                             check=between(6, 72), example="10")
-    extra_html: str = key("", "HTML added at the end of <head> as is (e.g. a measurement snippet); checked like the rest: external files are refused.",
-                          example='"<style>#cta{letter-spacing:1px}</style>"')
+    animation: Effect = key(
+        "fade",
+        "Preset when no [[frames]] are given: the headline and logo, then the sub-line and product, then the button "
+        "build up.",
+    )
+    duration: float = key(
+        9.0,
+        "Seconds the preset animation takes, loops included. With [[frames]] the frames' durations decide.",
+        check=between(1, HARD_MAX_SECONDS),
+        example="12",
+    )
+    loops: int = key(
+        1,
+        'How often the animation plays; it then stops on its last frame. 0 or "infinite" is refused '
+        "(ANIMATION_INFINITE).",
+        example="2",
+    )
+    max_duration: float = key(
+        15.0,
+        "Longest animation allowed, loops included (IAB: 15 s); never more than 30.",
+        check=_max_duration,
+        example="15",
+    )
+    frames: list[Frame] = key(
+        [],
+        "Timed frames instead of the preset, played in order; the last one is the end frame and the backup image.",
+        example='[{duration = 3, show = ["background", "headline"]}]',
+    )
+    budgets: dict[str, int] = key(
+        {},
+        "Budget per size in KB, replacing the size's own budget (the IAB's or ours, see the sizes table; the "
+        "platform's own cap still applies).",
+        check=_budgets,
+        example='{"300x250" = 100}',
+    )
+    min_font_px: float = key(
+        9.0,
+        "Smallest font size text may shrink to so that it fits its box; below it the banner is refused "
+        "(TEXT_OVERFLOW).",
+        check=between(6, 72),
+        example="10",
+    )
+    extra_html: str = key(
+        "",
+        "HTML added at the end of <head> as is (e.g. a measurement snippet); checked like the rest: external files "
+        "are refused.",
+        example='"<style>#cta{letter-spacing:1px}</style>"',
+    )
 
 
 @dataclass(frozen=True)
@@ -275,7 +395,9 @@ class Banner:
 
     def own_budget_kb(self, size: str) -> int | None:
         """The banner file's `[budgets]` figure for this size (by WxH or name), if it has one."""
-        return self.spec.budgets.get(size, next((v for k, v in self.spec.budgets.items() if parse_size(k) == size), None))
+        return self.spec.budgets.get(
+            size, next((v for k, v in self.spec.budgets.items() if parse_size(k) == size), None)
+        )
 
     def budget_kb(self, size: str) -> int:
         """The size's budget (BUDGETS) or the banner's override, capped by the platform."""
@@ -295,7 +417,10 @@ def preset_frames(spec: BannerFile, cycle: float) -> tuple[Frame, ...]:
     third = second + (["cta"] if _has(spec, "cta") else [])
     beats = [b for i, b in enumerate([first, second, third]) if i == 0 or b != [first, second, third][i - 1]]
     shares = {1: [1.0], 2: [0.45, 0.55], 3: [0.35, 0.3, 0.35]}[len(beats)]
-    return tuple(Frame(duration=round(cycle * s, 3), show=list(b), effect=spec.animation) for b, s in zip(beats, shares, strict=True))
+    return tuple(
+        Frame(duration=round(cycle * s, 3), show=list(b), effect=spec.animation)
+        for b, s in zip(beats, shares, strict=True)
+    )
 
 
 def _has(spec: BannerFile, element: str) -> bool:
@@ -309,15 +434,27 @@ def load_banner(path: Path, rel: str) -> Banner:
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise BannerRefused([Violation("BANNER_FILE_INVALID", f"not valid TOML ({e}).", "correct the syntax at the place named.")]) from None
+        raise BannerRefused(
+            [Violation("BANNER_FILE_INVALID", f"not valid TOML ({e}).", "correct the syntax at the place named.")]
+        ) from None
     if not re.fullmatch(r"[0-9A-Za-z._-]+", name):
-        violations.append(Violation("FILE_NAME_INVALID", f"the file name {name!r} names the zips, so it may use A-Z a-z 0-9 . _ - only.",
-                                    "rename the banner file, e.g. spring-sale.toml."))
+        violations.append(
+            Violation(
+                "FILE_NAME_INVALID",
+                f"the file name {name!r} names the zips, so it may use A-Z a-z 0-9 . _ - only.",
+                "rename the banner file, e.g. spring-sale.toml.",
+            )
+        )
     loops = table.get("loops", 1)
     if loops in ("infinite", "forever") or (isinstance(loops, int) and not isinstance(loops, bool) and loops <= 0):
-        violations.append(Violation("ANIMATION_INFINITE", f"loops = {loops!r} would play the animation forever; ad servers stop "
-                                    f"or refuse animations longer than {HARD_MAX_SECONDS:g} s (IAB: 15 s).",
-                                    "loops = 1 to 3, so that the animation, loops included, stays within max_duration."))
+        violations.append(
+            Violation(
+                "ANIMATION_INFINITE",
+                f"loops = {loops!r} would play the animation forever; ad servers stop "
+                f"or refuse animations longer than {HARD_MAX_SECONDS:g} s (IAB: 15 s).",
+                "loops = 1 to 3, so that the animation, loops included, stays within max_duration.",
+            )
+        )
         table = {k: v for k, v in table.items() if k != "loops"}
     problems: list[str] = []
     spec = load_table(BannerFile, table, rel, "", problems)
@@ -330,8 +467,13 @@ def load_banner(path: Path, rel: str) -> Banner:
                 frames.append(frame)
     for p in problems:
         lines = [line.strip() for line in p.splitlines()]
-        violations.append(Violation("BANNER_FILE_INVALID", f"{lines[0].removeprefix('error: ').removeprefix(rel + ' ')}: {lines[1]}",
-                                    lines[2].removeprefix("Fix: ") if len(lines) > 2 else ""))
+        violations.append(
+            Violation(
+                "BANNER_FILE_INVALID",
+                f"{lines[0].removeprefix('error: ').removeprefix(rel + ' ')}: {lines[1]}",
+                lines[2].removeprefix("Fix: ") if len(lines) > 2 else "",
+            )
+        )
     if spec is None:
         raise BannerRefused(violations)
     spec = dataclasses.replace(spec, frames=frames)
@@ -343,57 +485,126 @@ def load_banner(path: Path, rel: str) -> Banner:
     total = cycle * spec.loops
     if total > spec.max_duration + 1e-9:
         how = f"{len(frames)} frames of {cycle:g} s" if frames else f"duration = {spec.duration:g}"
-        raise BannerRefused([Violation("ANIMATION_TOO_LONG", f"the animation runs {total:g} s ({how}, {spec.loops} loop(s)), "
-                                       f"over max_duration = {spec.max_duration:g} s.",
-                                       "shorten it or play fewer loops; ad servers allow 30 s at most, the IAB 15 s.")])
+        raise BannerRefused(
+            [
+                Violation(
+                    "ANIMATION_TOO_LONG",
+                    f"the animation runs {total:g} s ({how}, {spec.loops} loop(s)), "
+                    f"over max_duration = {spec.max_duration:g} s.",
+                    "shorten it or play fewer loops; ad servers allow 30 s at most, the IAB 15 s.",
+                )
+            ]
+        )
     sizes = tuple(dict.fromkeys(parse_size(s) for s in spec.sizes))
-    return Banner(name=name, rel=rel, spec=spec, sizes=sizes, frames=built, cycle=cycle, platform=PLATFORMS[spec.platform])
+    return Banner(
+        name=name, rel=rel, spec=spec, sizes=sizes, frames=built, cycle=cycle, platform=PLATFORMS[spec.platform]
+    )
 
 
 def _cross_checks(spec: BannerFile, table: dict, name: str) -> list[Violation]:
     out = []
     if not spec.sizes:
-        out.append(Violation("BANNER_FILE_INVALID", "sizes is missing: a banner needs at least one size.",
-                             'e.g. sizes = ["300x250", "728x90", "160x600", "320x50"].'))
+        out.append(
+            Violation(
+                "BANNER_FILE_INVALID",
+                "sizes is missing: a banner needs at least one size.",
+                'e.g. sizes = ["300x250", "728x90", "160x600", "320x50"].',
+            )
+        )
     long = [s for s in spec.sizes if parse_size(s) and len(f"{name}-{parse_size(s)}") > 50]
     if long:
-        out.append(Violation("FILE_NAME_TOO_LONG", f"the zip name {name}-{parse_size(long[0])} is over 50 characters.",
-                             "give the banner file a shorter name."))
+        out.append(
+            Violation(
+                "FILE_NAME_TOO_LONG",
+                f"the zip name {name}-{parse_size(long[0])} is over 50 characters.",
+                "give the banner file a shorter name.",
+            )
+        )
     out += click_url_problems(spec.click_url)
     if not spec.headline:
-        out.append(Violation("BANNER_FILE_INVALID", "headline is missing: every size shows it.", 'e.g. headline = "Spring sale".'))
+        out.append(
+            Violation(
+                "BANNER_FILE_INVALID", "headline is missing: every size shows it.", 'e.g. headline = "Spring sale".'
+            )
+        )
     if spec.frames or table.get("frames"):
         if "duration" in table:
-            out.append(Violation("BANNER_FILE_INVALID", "duration is set, but with [[frames]] the frames' own durations decide.",
-                                 "delete the duration line, or the frames to use the preset."))
+            out.append(
+                Violation(
+                    "BANNER_FILE_INVALID",
+                    "duration is set, but with [[frames]] the frames' own durations decide.",
+                    "delete the duration line, or the frames to use the preset.",
+                )
+            )
         if "animation" in table:
-            out.append(Violation("BANNER_FILE_INVALID", "animation is set, but [[frames]] replace the preset.",
-                                 "delete the animation line, or the frames to use the preset."))
+            out.append(
+                Violation(
+                    "BANNER_FILE_INVALID",
+                    "animation is set, but [[frames]] replace the preset.",
+                    "delete the animation line, or the frames to use the preset.",
+                )
+            )
         for i, frame in enumerate(spec.frames or []):
             missing = [e for e in frame.show if e != "background" and not _has(spec, e)]
             if missing:
-                out.append(Violation("BANNER_FILE_INVALID", f"[frames[{i}]] show names {missing[0]}, but the banner has no {missing[0]}.",
-                                     f"set {missing[0]} = ..., or remove it from show."))
+                out.append(
+                    Violation(
+                        "BANNER_FILE_INVALID",
+                        f"[frames[{i}]] show names {missing[0]}, but the banner has no {missing[0]}.",
+                        f"set {missing[0]} = ..., or remove it from show.",
+                    )
+                )
     elif spec.duration / max(spec.loops, 1) < 1:
-        out.append(Violation("BANNER_FILE_INVALID", f"duration = {spec.duration:g} with loops = {spec.loops} leaves under 1 s per play.",
-                             "play fewer loops or a longer duration."))
+        out.append(
+            Violation(
+                "BANNER_FILE_INVALID",
+                f"duration = {spec.duration:g} with loops = {spec.loops} leaves under 1 s per play.",
+                "play fewer loops or a longer duration.",
+            )
+        )
     return out
 
 
 def click_url_problems(url: str) -> list[Violation]:
     if not url:
-        return [Violation("CLICK_TAG_MISSING", "click_url is missing: the ad must open a landing page when clicked.",
-                          'e.g. click_url = "https://example.com/sale".')]
+        return [
+            Violation(
+                "CLICK_TAG_MISSING",
+                "click_url is missing: the ad must open a landing page when clicked.",
+                'e.g. click_url = "https://example.com/sale".',
+            )
+        ]
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "http":
-        return [Violation("NOT_SSL_COMPLIANT", f"click_url {url!r} is http://; ads are served on https pages.",
-                          f'use https://{url[len("http://"):]}.')]
-    if parts.scheme != "https" or not parts.netloc or re.search(r"[\s\"'<>\\`]", url) or _CONTROL.search(url) or len(url) > 2048:
-        return [Violation("CLICK_TAG_INVALID", f"click_url {url!r} is not a valid https URL.", 'e.g. click_url = "https://example.com/sale".')]
+        return [
+            Violation(
+                "NOT_SSL_COMPLIANT",
+                f"click_url {url!r} is http://; ads are served on https pages.",
+                f"use https://{url[len('http://') :]}.",
+            )
+        ]
+    if (
+        parts.scheme != "https"
+        or not parts.netloc
+        or re.search(r"[\s\"'<>\\`]", url)
+        or _CONTROL.search(url)
+        or len(url) > 2048
+    ):
+        return [
+            Violation(
+                "CLICK_TAG_INVALID",
+                f"click_url {url!r} is not a valid https URL.",
+                'e.g. click_url = "https://example.com/sale".',
+            )
+        ]
     return []
 
 
 def banner_files(ws: Workspace) -> list[Path]:
     """The workspace's banner files (`banners/*.toml`, hidden ones aside), sorted."""
     folder = ws.root / "banners"
-    return sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.glob("*.toml") if p.is_file() and not p.name.startswith("."))
+        if folder.is_dir()
+        else []
+    )

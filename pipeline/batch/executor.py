@@ -41,8 +41,12 @@ class WorkerPool:
             ctx = forkserver()
             # Bounded: a worker drops progress updates rather than wait on a slow terminal.
             self.progress = ctx.Queue(maxsize=1000)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.ws.config.limits.memory_mb, os.getpid(), self.progress))
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=init_worker,
+                initargs=(self.ws.config.limits.memory_mb, os.getpid(), self.progress),
+            )
         return self._pool
 
     def warm(self) -> None:
@@ -72,8 +76,13 @@ class WorkerPool:
                 proc.kill()
         self.close()
 
-    def run(self, tasks: list[Task], stop: threading.Event, finish: Callable[[Result], None],
-            step: Callable[[str, str, float], None] | None = None) -> tuple[list[Task], list[Task]]:
+    def run(
+        self,
+        tasks: list[Task],
+        stop: threading.Event,
+        finish: Callable[[Result], None],
+        step: Callable[[str, str, float], None] | None = None,
+    ) -> tuple[list[Task], list[Task]]:
         """Run tasks until done, stopped, or a worker dies; `step(input, what, fraction)` hears
         how far long inputs are.
 
@@ -109,8 +118,15 @@ class WorkerPool:
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         finish(fut.result())
                     elif fut in overdue:
-                        finish(Result(task.input, task.profile, "unknown", "failed",
-                                      error=f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
+                        finish(
+                            Result(
+                                task.input,
+                                task.profile,
+                                "unknown",
+                                "failed",
+                                error=f"took longer than {limits.timeout} s ([limits] timeout); stopped",
+                            )
+                        )
                     else:
                         broken.append(task)
                 break

@@ -61,8 +61,13 @@ def workspace_lock(state_dir: Path, command: str, wait: float = 0):
                 time.sleep(0.2)
         acquired = True
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command,
-                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "command": command, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            ).encode(),
+            0,
+        )
         yield
     finally:
         if acquired:

@@ -33,8 +33,9 @@ class Progress:
 
     def _bar(self, total: int):
         if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), file=self.stream, label="processing",
-                                         show_pos=True, item_show_func=lambda s: s)
+            self.bar = click.progressbar(
+                length=max(total, 1), file=self.stream, label="processing", show_pos=True, item_show_func=lambda s: s
+            )
             self.bar.render_progress()
         return self.bar
 
@@ -70,7 +71,8 @@ def describe(result: Result) -> str:
     if result.status == "skipped":
         return f"skipped {result.input}: {'; '.join(result.warnings)}"
     warn = f", {len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}" if result.warnings else ""
-    return f"processed {result.input} -> {len(result.outputs)} output{'s' if len(result.outputs) != 1 else ''}{warn} ({result.seconds:.1f} s)"
+    outputs = f"{len(result.outputs)} output{'s' if len(result.outputs) != 1 else ''}"
+    return f"processed {result.input} -> {outputs}{warn} ({result.seconds:.1f} s)"
 
 
 # Under cron a running input says how far it is at most this often (seconds).

@@ -27,8 +27,10 @@ def quarantine(ws: Workspace, result: Result) -> None:
     name = quarantine_name(result.input)
     source = ws.root / result.input
     ws.quarantine.mkdir(parents=True, exist_ok=True)
-    text = (f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
-            f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n")
+    text = (
+        f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
+        f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n"
+    )
     try:
         if source.is_file() and not source.is_symlink():
             write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)

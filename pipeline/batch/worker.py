@@ -157,8 +157,13 @@ def process(task: Task) -> Result:
     sidecar_path = ws.root / task.sidecar if task.sidecar else None
     if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
         # Re-pointed since the scan: never read what lies outside the workspace (#8).
-        return Result(task.input, task.profile, "unknown", "failed",
-                      error="symbolic link points outside the workspace; copy the file in instead")
+        return Result(
+            task.input,
+            task.profile,
+            "unknown",
+            "failed",
+            error="symbolic link points outside the workspace; copy the file in instead",
+        )
     try:
         st = source.stat()
         sha = file_sha256(source)
@@ -178,14 +183,30 @@ def process(task: Task) -> Result:
             if options is not None and task.formats:
                 options = replace(options, formats=[f for f in options.formats if f in task.formats])
             if options is None:
-                return Result(task.input, task.profile, media, "skipped",
-                              warnings=[f"profile {task.profile!r} has no [{section}] section, so {media} files are not "
-                                        f"processed here; drop it into a folder whose profile handles {media}"],
-                              seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
-            job = Job(source=source, rel=task.input, kind=kind, profile=profile,
-                      out_dir=ws.output_dir(task.input, task.profile), tmp_dir=ws.tmp,
-                      workspace=ws.root, limits=ws.config.limits, sidecar=sidecar,
-                      progress=Reporter(task.input, _channel))
+                return Result(
+                    task.input,
+                    task.profile,
+                    media,
+                    "skipped",
+                    warnings=[
+                        f"profile {task.profile!r} has no [{section}] section, so {media} files are not "
+                        f"processed here; drop it into a folder whose profile handles {media}"
+                    ],
+                    seconds=time.monotonic() - started,
+                    **{**stat, "recipe": recipe},
+                )
+            job = Job(
+                source=source,
+                rel=task.input,
+                kind=kind,
+                profile=profile,
+                out_dir=ws.output_dir(task.input, task.profile),
+                tmp_dir=ws.tmp,
+                workspace=ws.root,
+                limits=ws.config.limits,
+                sidecar=sidecar,
+                progress=Reporter(task.input, _channel),
+            )
             for name in chain:
                 if name in SHARED_ONCE and not task.previews:
                     continue  # another share of this input makes them (engine._split)
@@ -193,16 +214,32 @@ def process(task: Task) -> Result:
     except CrossmediaError as e:
         return _failed(task, media, str(e), started, stat)
     except JobTimeout:
-        return _failed(task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat)
+        return _failed(
+            task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat
+        )
     except MemoryError:
-        return _failed(task, media, f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows", started, stat)
+        return _failed(
+            task,
+            media,
+            f"needs more memory than [limits] memory_mb = {ws.config.limits.memory_mb} allows",
+            started,
+            stat,
+        )
     except OSError as e:
         if e.errno not in DISK_FULL:
             return _internal(task, media, e, started, stat)
         # Not the input's fault: no quarantine, and the next run tries it again (#8).
-        return replace(_failed(task, media, f"no space left on the device of out/ ({e.strerror}); nothing half-written "
-                                            f"was kept; free some space: the next run retries this input", started, stat),
-                       retry=True)
+        return replace(
+            _failed(
+                task,
+                media,
+                f"no space left on the device of out/ ({e.strerror}); nothing half-written "
+                f"was kept; free some space: the next run retries this input",
+                started,
+                stat,
+            ),
+            retry=True,
+        )
     except Exception as e:  # a bug of ours: keep the run going, keep the traceback
         return _internal(task, media, e, started, stat)
     facts = {k: v for k, v in job.facts.items() if _jsonable(v)}
@@ -212,20 +249,34 @@ def process(task: Task) -> Result:
     if said:
         facts["sidecar"] = said
     facts["renditions"] = [{"path": ws.rel(o.path), **o.facts} for o in job.outputs]
-    return Result(task.input, task.profile, media, "processed",
-                  outputs=[ws.rel(o.path) for o in job.outputs], warnings=list(dict.fromkeys(job.warnings)),
-                  facts=facts, seconds=time.monotonic() - started, **{**stat, "recipe": recipe})
+    return Result(
+        task.input,
+        task.profile,
+        media,
+        "processed",
+        outputs=[ws.rel(o.path) for o in job.outputs],
+        warnings=list(dict.fromkeys(job.warnings)),
+        facts=facts,
+        seconds=time.monotonic() - started,
+        **{**stat, "recipe": recipe},
+    )
 
 
 def _internal(task: Task, media: str, e: BaseException, started: float, stat: dict) -> Result:
-    failed = _failed(task, media, f"internal error ({type(e).__name__}: {one_line(e, 160)}); "
-                                  f"traceback in .crossmedia/crossmedia.log", started, stat)
+    failed = _failed(
+        task,
+        media,
+        f"internal error ({type(e).__name__}: {one_line(e, 160)}); traceback in .crossmedia/crossmedia.log",
+        started,
+        stat,
+    )
     return replace(failed, traceback=traceback.format_exc())
 
 
 def _failed(task: Task, media: str, error: str, started: float, stat: dict) -> Result:
-    return Result(task.input, task.profile, media, "failed", error=one_line(error),
-                  seconds=time.monotonic() - started, **stat)
+    return Result(
+        task.input, task.profile, media, "failed", error=one_line(error), seconds=time.monotonic() - started, **stat
+    )
 
 
 def _jsonable(value) -> bool:

@@ -25,8 +25,13 @@ log = logging.getLogger("crossmedia")
 # the engine is imported.
 
 workspace_option = click.option(
-    "-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=".",
-    show_default="current directory", help="The workspace folder (where crossmedia.toml is).")
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="current directory",
+    help="The workspace folder (where crossmedia.toml is).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 
@@ -89,7 +94,12 @@ def init(folder: Path, name: str | None) -> None:
 
 @cli.command()
 @workspace_option
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: [jobs] in crossmedia.toml, else every core).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
+)
 @json_option
 def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     """Process what is new or changed in the watched folders, once (for cron).
@@ -109,15 +119,16 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     _setup_log(ws.root)
     started = time.monotonic()
     with Progress() as progress:
-        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step,
-                           after=(publish,))
+        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step, after=(publish,))
     for note in report.notes:
         _err(f"note: {note}")
     c = report.counts
-    _err(f"{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
-         f"{', ' + str(len(report.removed)) + ' removed' if report.removed else ''}"
-         f" in {time.monotonic() - started:.1f} s{' (interrupted)' if report.interrupted else ''}; "
-         f"report: {ws.report_path.relative_to(ws.root)}")
+    _err(
+        f"{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
+        f"{', ' + str(len(report.removed)) + ' removed' if report.removed else ''}"
+        f" in {time.monotonic() - started:.1f} s{' (interrupted)' if report.interrupted else ''}; "
+        f"report: {ws.report_path.relative_to(ws.root)}"
+    )
     if as_json:
         _print_json(report.as_dict())
     sys.exit(report.exit_code)
@@ -125,9 +136,23 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
 
 @cli.command()
 @workspace_option
-@click.option("--poll", is_flag=True, default=None, help="Poll instead of kernel file events (network shares). Default: [watch] poll.")
-@click.option("--settle", type=click.FloatRange(min=0), help="Seconds a file must stay unchanged before it is taken. Default: [watch] settle.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: [jobs] in crossmedia.toml, else every core).")
+@click.option(
+    "--poll",
+    is_flag=True,
+    default=None,
+    help="Poll instead of kernel file events (network shares). Default: [watch] poll.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    help="Seconds a file must stay unchanged before it is taken. Default: [watch] settle.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
+)
 def watch(workspace: Path, poll: bool | None, settle: float | None, jobs: int | None) -> None:
     """Process files as they land in the watched folders, once they are complete.
 
@@ -142,9 +167,14 @@ def watch(workspace: Path, poll: bool | None, settle: float | None, jobs: int | 
     ws = Workspace.open(workspace)
     _setup_log(ws.root)
     options = ws.config.watch
-    watcher = Watcher(ws, settle=options.settle if settle is None else settle,
-                      poll=options.poll if poll is None else poll, jobs=jobs, rescan=options.rescan,
-                      after=(publish,))
+    watcher = Watcher(
+        ws,
+        settle=options.settle if settle is None else settle,
+        poll=options.poll if poll is None else poll,
+        jobs=jobs,
+        rescan=options.rescan,
+        after=(publish,),
+    )
     sys.exit(watcher.run())
 
 
@@ -167,9 +197,20 @@ def status(workspace: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-p", "--profile", "profiles", multiple=True, help="Judge against this profile (repeatable; default: every built-in).")
-@click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Use this workspace's profiles too.")
+@click.option(
+    "-p",
+    "--profile",
+    "profiles",
+    multiple=True,
+    help="Judge against this profile (repeatable; default: every built-in).",
+)
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Use this workspace's profiles too.",
+)
 @json_option
 def probe(file: Path, profiles: tuple[str, ...], workspace: Path | None, as_json: bool) -> None:
     """What is this file, and is it usable for each profile? Exit 1 when it cannot be used at all."""
@@ -198,8 +239,10 @@ def check(workspace: Path, as_json: bool) -> None:
     else:
         for p in result.problems:
             click.echo(str(p))
-        _err(f"{result.pages} page(s) checked, {len(result.problems)} problem(s), "
-             f"{len(result.external_links)} external link(s)")
+        _err(
+            f"{result.pages} page(s) checked, {len(result.problems)} problem(s), "
+            f"{len(result.external_links)} external link(s)"
+        )
     if not result.pages:
         _err("nothing to check: out/ has no pages yet; run `crossmedia run` first")
     sys.exit(ExitCode.INPUTS_FAILED if result.problems or not result.pages else ExitCode.OK)
@@ -207,8 +250,14 @@ def check(workspace: Path, as_json: bool) -> None:
 
 @cli.command()
 @workspace_option
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes for the runs it starts.")
 def serve(workspace: Path, port: int, jobs: int | None) -> None:
     """Serve the preview site and pages on 127.0.0.1; run and rebuild when inputs, pages or
@@ -219,6 +268,7 @@ def serve(workspace: Path, port: int, jobs: int | None) -> None:
     from pipeline.site.serve import serve as serve_site
 
     _setup_log(workspace)
+
     def build(ws: Workspace):
         return run_batch(ws, jobs=jobs, command="serve", after=(publish,))
 
@@ -226,8 +276,14 @@ def serve(workspace: Path, port: int, jobs: int | None) -> None:
 
 
 @cli.command()
-@click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=Path("crossmedia-demo"),
-              show_default=True, help="Where to create the demo workspace.")
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("crossmedia-demo"),
+    show_default=True,
+    help="Where to create the demo workspace.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")
 def demo(workspace: Path, jobs: int | None) -> None:
     """Make sample media (photos, CMYK, rotated, transparent, logo...), run the pipeline on it,

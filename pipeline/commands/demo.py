@@ -27,7 +27,8 @@ LOGO = """<?xml version="1.0" encoding="UTF-8"?>
   <title>crossmedia demo logo</title>
   <rect x="2" y="2" width="76" height="76" rx="14" fill="#0b6e4f"/>
   <circle cx="40" cy="40" r="22" fill="#f2c14e"/>
-  <text x="92" y="52" font-family="DejaVu Sans, sans-serif" font-size="30" font-weight="bold" fill="#0b3d2e">Harbour</text>
+  <text x="92" y="52" font-family="DejaVu Sans, sans-serif" font-size="30" font-weight="bold"
+        fill="#0b3d2e">Harbour</text>
 </svg>
 """
 
@@ -86,10 +87,11 @@ border = "#0b3d2e"
 """
 
 SIDECARS = {
-    "inbox/web/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\ncredit = "Photo: crossmedia demo (CC0)"\nfocus = [0.62, 0.45]\n',
+    "inbox/web/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\ncredit = "Photo: crossmedia demo '
+    '(CC0)"\nfocus = [0.62, 0.45]\n',
     "inbox/social/harbour.jpg.toml": 'alt = "Boats in a harbour at sunset"\nfocus = [0.62, 0.45]\n',
     "inbox/web/phone-portrait.jpg.toml": 'alt = "A lighthouse, shot on a phone held upright"\n',
-    "inbox/web/badge.png.toml": 'decorative = true\n',
+    "inbox/web/badge.png.toml": "decorative = true\n",
     "inbox/web/logo.svg.toml": 'alt = "Harbour logo"\n',
     "inbox/web/harbour-clip.mp4.toml": 'title = "Harbour test pattern"\ncredit = "crossmedia demo (CC0)"\n',
     "inbox/podcast/jingle.wav.toml": 'title = "Harbour jingle"\ncredit = "crossmedia demo (CC0)"\n',
@@ -99,7 +101,9 @@ SIDECARS = {
 def photo(width: int, height: int, seed: int) -> Image.Image:
     """Something that compresses like a photo: a soft colour field, a horizon, shapes, grain."""
     rng = np.random.default_rng(seed)
-    field = Image.fromarray((rng.random((6, 9, 3)) * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
+    field = Image.fromarray((rng.random((6, 9, 3)) * 255).astype(np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
     im = field.copy()
     draw = ImageDraw.Draw(im)
     horizon = int(height * 0.58)
@@ -118,19 +122,41 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
 
 # A four-second jingle (three-note arpeggio with a soft attack, decaying) and 1.5 s of silence
 # after it, which the podcast profile trims (issue #4).
-JINGLE = ("aevalsrc=exprs='0.3*sin(2*PI*220*pow(2\\,(floor(mod(t*3\\,3))*4)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))"
-          "|0.3*sin(2*PI*330*pow(2\\,(floor(mod(t*3\\,3))*3)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))'"
-          ":s=44100:d=4,apad=pad_dur=1.5")
+JINGLE = (
+    "aevalsrc=exprs='0.3*sin(2*PI*220*pow(2\\,(floor(mod(t*3\\,3))*4)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))"
+    "|0.3*sin(2*PI*330*pow(2\\,(floor(mod(t*3\\,3))*3)/12)*t)*(1-exp(-80*mod(t\\,1/3)))*exp(-5*mod(t\\,1/3))'"
+    ":s=44100:d=4,apad=pad_dur=1.5"
+)
 
 
 def jingle(path: Path) -> None:
-    ffmpeg_run.run(["-protocol_whitelist", "file", "-f", "lavfi", "-i", JINGLE, "-c:a", "pcm_s16le", str(path)],
-                   timeout=60, what="demo jingle")
+    ffmpeg_run.run(
+        ["-protocol_whitelist", "file", "-f", "lavfi", "-i", JINGLE, "-c:a", "pcm_s16le", str(path)],
+        timeout=60,
+        what="demo jingle",
+    )
 
 
 # A three-second clip with a tone, for the video chain (issue #4): an MP4 plus a muted loop, a poster.
-CLIP = ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=f=330:sample_rate=48000:d=3",
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+CLIP = [
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=s=640x360:r=25:d=3",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=f=330:sample_rate=48000:d=3",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-shortest",
+]
 
 
 def clip(path: Path) -> None:
@@ -157,7 +183,10 @@ def make_samples(root: Path) -> list[str]:
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x8298] = "Demo photographer"
-    save("inbox/web/phone-portrait.jpg", lambda p: upright.transpose(Image.Transpose.ROTATE_90).save(p, quality=88, exif=exif))
+    save(
+        "inbox/web/phone-portrait.jpg",
+        lambda p: upright.transpose(Image.Transpose.ROTATE_90).save(p, quality=88, exif=exif),
+    )
     cmyk_icc = find_icc("default_cmyk.icc")
     poster = photo(1800, 1200, seed=3)
     if cmyk_icc is not None:
@@ -195,16 +224,17 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
     if not (root / CONFIG_NAME).exists():
         init_workspace(root, "crossmedia demo")
         config = root / CONFIG_NAME  # the house style: the demo logo on the preview site and pages
-        config.write_text(config.read_text(encoding="utf-8").replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"'),
-                          encoding="utf-8")
+        config.write_text(
+            config.read_text(encoding="utf-8").replace('# logo = "inbox/web/logo.svg"', 'logo = "inbox/web/logo.svg"'),
+            encoding="utf-8",
+        )
         echo(f"created demo workspace {root}")
     made = make_samples(root)
     if made:
         echo(f"made {len(made)} sample files in {root / 'inbox'}")
     ws = Workspace.open(root)
     with Progress() as progress:
-        report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step,
-                     after=(publish,))
+        report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step, after=(publish,))
     c = report.counts
     echo(f"\n{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged")
     for note in report.notes:
@@ -221,5 +251,3 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
     if banners.is_dir() and any(banners.glob("*/index.html")):
         echo(f"  banners:     {next(banners.glob('*/index.html'))}")
     return int(report.exit_code)
-
-

@@ -41,6 +41,7 @@ def table(cls: type, prefix: str = "") -> str:
 
 def _escape_html(table_text: str) -> str:
     """`<` outside code spans in a table's rows, as `&lt;` (code spans show it as typed already)."""
+
     def row(line: str) -> str:
         parts = re.split(r"(`[^`]*`)", line)
         return "".join(p if p.startswith("`") else p.replace("<", "&lt;") for p in parts)
@@ -63,8 +64,13 @@ def cli_reference() -> str:
 
 def sections() -> dict[str, Callable[[], str]]:
     out: dict[str, Callable[[], str]] = {
-        "workspace-config": lambda: (table(config.WorkspaceConfig) + "\n`[limits]`:\n\n" + table(config.Limits, "limits.")
-                                     + "\n`[watch]`:\n\n" + table(config.WatchOptions, "watch.")),
+        "workspace-config": lambda: (
+            table(config.WorkspaceConfig)
+            + "\n`[limits]`:\n\n"
+            + table(config.Limits, "limits.")
+            + "\n`[watch]`:\n\n"
+            + table(config.WatchOptions, "watch.")
+        ),
         "sidecar": lambda: table(sidecar.Sidecar) + "\n`trim`:\n\n" + table(sidecar.Trim, "trim."),
         "profile-file": lambda: table(profile._ProfileFile),  # description, extends: a profile's top-level keys
         "cli": cli_reference,
@@ -108,8 +114,11 @@ def doc_files(root: Path) -> list[Path]:
 def main(argv: list[str], root: Path | None = None) -> int:
     root = repository_root() if root is None else root
     if not (root / "docs").is_dir():
-        print(f"error: no docs/ in {root}: docgen runs from a checkout of the crossmedia repository, "
-              "not from an installed copy.", file=sys.stderr)
+        print(
+            f"error: no docs/ in {root}: docgen runs from a checkout of the crossmedia repository, "
+            "not from an installed copy.",
+            file=sys.stderr,
+        )
         return 2
     check = "--check" in argv
     problems: list[str] = []
@@ -131,7 +140,9 @@ def main(argv: list[str], root: Path | None = None) -> int:
     known = sections()
     for name, where in sorted(placed.items()):
         if name not in known:
-            problems.append(f"{', '.join(where)}: <!-- generated: {name} --> names no section; known: {', '.join(sorted(known))}")
+            problems.append(
+                f"{', '.join(where)}: <!-- generated: {name} --> names no section; known: {', '.join(sorted(known))}"
+            )
         elif len(where) > 1:
             problems.append(f"section {name} is generated in {len(where)} places ({', '.join(where)}); keep one")
     for name in sorted(set(known) - set(placed)):
@@ -139,7 +150,6 @@ def main(argv: list[str], root: Path | None = None) -> int:
     for line in problems:
         print(line, file=sys.stderr)
     return 1 if problems else 0
-
 
 
 if __name__ == "__main__":

@@ -28,28 +28,61 @@ def checks() -> list[dict]:
     results = []
     for tool in ("ffmpeg", "ffprobe"):
         path = shutil.which(tool)
-        results.append(_check(tool, path, _version([path, "-version"]) if path else "not found",
-                              FIX_APT.format(pkg="ffmpeg")))
+        results.append(
+            _check(tool, path, _version([path, "-version"]) if path else "not found", FIX_APT.format(pkg="ffmpeg"))
+        )
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
-        encoders = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True,
-                                  timeout=20, check=False).stdout
-        for codec, what, required in [("libx264", "H.264 video", True), ("aac", "AAC audio", True),
-                                      ("libmp3lame", "MP3 audio", True), ("libopus", "Opus audio", True),
-                                      ("libvpx-vp9", "VP9 video (WebM)", False), ("libsvtav1", "AV1 video", False)]:
+        encoders = subprocess.run(
+            [ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+        for codec, what, required in [
+            ("libx264", "H.264 video", True),
+            ("aac", "AAC audio", True),
+            ("libmp3lame", "MP3 audio", True),
+            ("libopus", "Opus audio", True),
+            ("libvpx-vp9", "VP9 video (WebM)", False),
+            ("libsvtav1", "AV1 video", False),
+        ]:
             found = f" {codec} " in encoders
-            results.append(_check(f"ffmpeg encoder {codec}", found, what if found else f"{what}: missing",
-                                  "install Debian's ffmpeg package, which has it", required))
-        conf = subprocess.run([ffmpeg, "-hide_banner", "-buildconf"], capture_output=True, text=True,
-                              timeout=20, check=False).stdout
+            results.append(
+                _check(
+                    f"ffmpeg encoder {codec}",
+                    found,
+                    what if found else f"{what}: missing",
+                    "install Debian's ffmpeg package, which has it",
+                    required,
+                )
+            )
+        conf = subprocess.run(
+            [ffmpeg, "-hide_banner", "-buildconf"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
         soxr = "--enable-libsoxr" in conf  # the audio chain resamples with it (#4)
-        results.append(_check("ffmpeg SoX resampler", soxr, "libsoxr (audio resampling)" if soxr else "libsoxr: missing",
-                              "install Debian's ffmpeg package, which has it"))
-    for feature, what in [("jpg", "JPEG"), ("webp", "WebP"), ("avif", "AVIF"), ("littlecms2", "littleCMS colour management"),
-                          ("libtiff", "TIFF"), ("zlib", "PNG")]:
+        results.append(
+            _check(
+                "ffmpeg SoX resampler",
+                soxr,
+                "libsoxr (audio resampling)" if soxr else "libsoxr: missing",
+                "install Debian's ffmpeg package, which has it",
+            )
+        )
+    for feature, what in [
+        ("jpg", "JPEG"),
+        ("webp", "WebP"),
+        ("avif", "AVIF"),
+        ("littlecms2", "littleCMS colour management"),
+        ("libtiff", "TIFF"),
+        ("zlib", "PNG"),
+    ]:
         ok = features.check(feature)
-        results.append(_check(f"Pillow {what}", ok, f"{what} {'available' if ok else 'missing'}",
-                              "pip install --upgrade pillow (the wheels include it)"))
+        results.append(
+            _check(
+                f"Pillow {what}",
+                ok,
+                f"{what} {'available' if ok else 'missing'}",
+                "pip install --upgrade pillow (the wheels include it)",
+            )
+        )
     try:
         import pillow_heif
 
@@ -60,22 +93,55 @@ def checks() -> list[dict]:
         import pyvips
 
         jpeg = pyvips.type_find("VipsForeignLoad", "jpegload_source") != 0
-        results.append(_check("libvips", jpeg, f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
-                              + ("" if jpeg else " without its JPEG loader"), "pip install --force-reinstall pyvips-binary"))
+        results.append(
+            _check(
+                "libvips",
+                jpeg,
+                f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+                + ("" if jpeg else " without its JPEG loader"),
+                "pip install --force-reinstall pyvips-binary",
+            )
+        )
     except (ImportError, OSError) as e:  # OSError: the wheel's shared library did not load
         results.append(_check("libvips", False, f"libvips missing ({e})", "pip install pyvips pyvips-binary"))
     cmyk = find_icc("default_cmyk.icc")
-    results.append(_check("CMYK ICC profile", cmyk, str(cmyk) if cmyk else "default_cmyk.icc not found",
-                          FIX_APT.format(pkg="libgs-common") + "  (ghostscript's profiles, used for print and untagged CMYK)"))
+    results.append(
+        _check(
+            "CMYK ICC profile",
+            cmyk,
+            str(cmyk) if cmyk else "default_cmyk.icc not found",
+            FIX_APT.format(pkg="libgs-common") + "  (ghostscript's profiles, used for print and untagged CMYK)",
+        )
+    )
     rsvg = shutil.which("rsvg-convert")
-    results.append(_check("rsvg-convert", rsvg, _version([rsvg, "--version"]) if rsvg else "not found (SVG logos cannot be rasterised)",
-                          FIX_APT.format(pkg="librsvg2-bin")))
+    results.append(
+        _check(
+            "rsvg-convert",
+            rsvg,
+            _version([rsvg, "--version"]) if rsvg else "not found (SVG logos cannot be rasterised)",
+            FIX_APT.format(pkg="librsvg2-bin"),
+        )
+    )
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver = shutil.which("chromedriver")
-    results.append(_check("chromium", chromium, _version([chromium, "--version"]) if chromium else "not found (browser checks of pages and banners)",
-                          FIX_APT.format(pkg="chromium"), required=False))
-    results.append(_check("chromedriver", driver, _version([driver, "--version"]) if driver else "not found",
-                          FIX_APT.format(pkg="chromium-driver"), required=False))
+    results.append(
+        _check(
+            "chromium",
+            chromium,
+            _version([chromium, "--version"]) if chromium else "not found (browser checks of pages and banners)",
+            FIX_APT.format(pkg="chromium"),
+            required=False,
+        )
+    )
+    results.append(
+        _check(
+            "chromedriver",
+            driver,
+            _version([driver, "--version"]) if driver else "not found",
+            FIX_APT.format(pkg="chromium-driver"),
+            required=False,
+        )
+    )
     return results
 
 
@@ -87,5 +153,9 @@ def format_checks(results: list[dict]) -> str:
         if r["fix"]:
             lines.append(f"     fix: {r['fix']}")
     bad = [r for r in results if not r["ok"] and r["required"]]
-    lines.append("everything the pipeline needs is here" if not bad else f"{len(bad)} required part(s) missing: see the fixes above")
+    lines.append(
+        "everything the pipeline needs is here"
+        if not bad
+        else f"{len(bad)} required part(s) missing: see the fixes above"
+    )
     return "\n".join(lines)

@@ -18,10 +18,41 @@ from pipeline.job import Job
 from stages import CHAINS, STAGES, WRITERS
 
 # Facts worth showing a person, in this order.
-SHOWN = ["format", "mode", "width", "height", "display_width", "display_height", "orientation", "frames", "dpi",
-         "source_icc", "source_icc_assumed", "jpeg_quality", "print_ppi", "metadata_stripped",
-         "container", "codec", "video_codec", "pix_fmt", "sar", "fps", "variable_fps", "interlaced", "hdr", "rotation",
-         "duration", "bit_rate", "bit_rate_kbps", "audio_codec", "sample_rate", "channels", "lufs", "true_peak", "lra"]
+SHOWN = [
+    "format",
+    "mode",
+    "width",
+    "height",
+    "display_width",
+    "display_height",
+    "orientation",
+    "frames",
+    "dpi",
+    "source_icc",
+    "source_icc_assumed",
+    "jpeg_quality",
+    "print_ppi",
+    "metadata_stripped",
+    "container",
+    "codec",
+    "video_codec",
+    "pix_fmt",
+    "sar",
+    "fps",
+    "variable_fps",
+    "interlaced",
+    "hdr",
+    "rotation",
+    "duration",
+    "bit_rate",
+    "bit_rate_kbps",
+    "audio_codec",
+    "sample_rate",
+    "channels",
+    "lufs",
+    "true_peak",
+    "lra",
+]
 
 
 def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | None = None) -> dict:
@@ -30,7 +61,14 @@ def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | 
     unknown = [p for p in profiles or [] if p not in all_profiles]
     if unknown:
         raise CrossmediaError(f"no profile {unknown[0]!r}; known: {', '.join(sorted(all_profiles))}")
-    data: dict = {"file": str(path), "bytes": path.stat().st_size, "media": "unknown", "facts": {}, "profiles": {}, "error": None}
+    data: dict = {
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "media": "unknown",
+        "facts": {},
+        "profiles": {},
+        "error": None,
+    }
     sidecar_path = path.with_name(path.name + ".toml")
     try:
         sidecar = parse_sidecar(read_sidecar(sidecar_path if sidecar_path.is_file() else None), sidecar_path.name)
@@ -50,9 +88,17 @@ def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | 
             if options is None:
                 data["profiles"][name] = {"usable": False, "warnings": [f"profile {name} does not handle {media}"]}
                 continue
-            job = Job(source=path.resolve(), rel=path.name, kind=kind, profile=profile, out_dir=tmp / name,
-                      tmp_dir=tmp / ".tmp", workspace=(workspace or path.parent).resolve(), limits=Limits(),
-                      sidecar=sidecar)
+            job = Job(
+                source=path.resolve(),
+                rel=path.name,
+                kind=kind,
+                profile=profile,
+                out_dir=tmp / name,
+                tmp_dir=tmp / ".tmp",
+                workspace=(workspace or path.parent).resolve(),
+                limits=Limits(),
+                sidecar=sidecar,
+            )
             try:
                 for stage in chain:
                     job = STAGES[stage](job, options)
@@ -60,7 +106,9 @@ def probe_file(path: Path, profiles: list[str] | None = None, workspace: Path | 
                 data["error"] = str(e)
                 return data
             before = (job.facts.get("loudness") or {}).get("before") or {}  # measured before levelling
-            data["facts"].update({k: v for k, v in {**job.facts, **before}.items() if k in SHOWN and v not in (None, "")})
+            data["facts"].update(
+                {k: v for k, v in {**job.facts, **before}.items() if k in SHOWN and v not in (None, "")}
+            )
             data["profiles"][name] = {"usable": True, "warnings": list(dict.fromkeys(job.warnings))}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

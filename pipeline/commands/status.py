@@ -26,10 +26,20 @@ def status(ws: Workspace) -> dict:
     by_profile = Counter((r.profile, r.status) for r in rows.values())
     return {
         "workspace": str(ws.root),
-        "counts": {"processed": by_status["processed"], "failed": by_status["failed"],
-                   "skipped": by_status["skipped"], "pending": len(pending)},
-        "profiles": {p: {s: n for (q, s), n in by_profile.items() if q == p} for p in sorted({r.profile for r in rows.values()})},
-        "failed": [{"input": r.input, "error": r.error} for r in sorted(rows.values(), key=lambda r: r.input) if r.status == "failed"],
+        "counts": {
+            "processed": by_status["processed"],
+            "failed": by_status["failed"],
+            "skipped": by_status["skipped"],
+            "pending": len(pending),
+        },
+        "profiles": {
+            p: {s: n for (q, s), n in by_profile.items() if q == p} for p in sorted({r.profile for r in rows.values()})
+        },
+        "failed": [
+            {"input": r.input, "error": r.error}
+            for r in sorted(rows.values(), key=lambda r: r.input)
+            if r.status == "failed"
+        ],
         "pending": pending,
         "last_run": runs[0] if runs else None,
         "lock": holder(ws.state),
@@ -39,21 +49,35 @@ def status(ws: Workspace) -> dict:
 
 def format_status(data: dict) -> str:
     c = data["counts"]
-    lines = [f"workspace {data['workspace']}",
-             f"  {c['processed']} processed, {c['failed']} failed, {c['skipped']} skipped, {c['pending']} pending"]
+    lines = [
+        f"workspace {data['workspace']}",
+        f"  {c['processed']} processed, {c['failed']} failed, {c['skipped']} skipped, {c['pending']} pending",
+    ]
     for profile, counts in data["profiles"].items():
         lines.append(f"  {profile}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     last = data["last_run"]
     if last:
         lines.append(f"last run: {last['started']} -> {last['finished'] or 'did not finish'}")
     lock = data["lock"]
-    lines.append(f"busy: `crossmedia {lock['command']}` (pid {lock['pid']}) since {lock['since']}" if lock else "idle: no run or watcher holds the workspace")
+    lines.append(
+        f"busy: `crossmedia {lock['command']}` (pid {lock['pid']}) since {lock['since']}"
+        if lock
+        else "idle: no run or watcher holds the workspace"
+    )
     watcher = data.get("watcher")
     if watcher:
         if watcher["running"]:
             last = watcher.get("last_batch") or {}
-            lines.append(f"watcher: {watcher['state']}, {watcher['queued']} queued, pid {watcher['pid']} since {watcher['since']}"
-                         + (f"; last batch {last.get('finished')}: {last.get('processed')} processed, {last.get('failed')} failed" if last else ""))
+            lines.append(
+                f"watcher: {watcher['state']}, {watcher['queued']} queued, pid {watcher['pid']} since "
+                f"{watcher['since']}"
+                + (
+                    f"; last batch {last.get('finished')}: {last.get('processed')} processed, {last.get('failed')} "
+                    "failed"
+                    if last
+                    else ""
+                )
+            )
         else:
             lines.append(f"watcher: not running (last seen {watcher.get('updated', '?')}, {watcher['state']})")
         if watcher.get("last_error"):

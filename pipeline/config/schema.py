@@ -63,8 +63,11 @@ def colour(value: str) -> str | None:
 
 
 def font_list(value: str) -> str | None:
-    return None if _FONTS.match(value) else ("must be a CSS font-family list (letters, digits, spaces, commas, "
-                                             "quotes, hyphens; no web fonts)")
+    return (
+        None
+        if _FONTS.match(value)
+        else ("must be a CSS font-family list (letters, digits, spaces, commas, quotes, hyphens; no web fonts)")
+    )
 
 
 def aspects(value: list[str]) -> str | None:
@@ -72,7 +75,7 @@ def aspects(value: list[str]) -> str | None:
         return 'names no aspect ratio: give at least one, e.g. ["original"]'
     bad = [v for v in value if not _ASPECT.match(v) or v.startswith("0") or ":0" in v]
     if bad:
-        return f"{bad[0]!r} is not an aspect ratio like \"16:9\" or \"original\""
+        return f'{bad[0]!r} is not an aspect ratio like "16:9" or "original"'
     return None
 
 
@@ -114,14 +117,14 @@ def _conforms(value: Any, tp: Any) -> bool:
         return isinstance(value, list) and all(_conforms(v, get_args(tp)[0]) for v in value)
     if origin is tuple:
         args = get_args(tp)
-        return isinstance(value, list | tuple) and len(value) == len(args) and all(
-            _conforms(v, a) for v, a in zip(value, args, strict=True)
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == len(args)
+            and all(_conforms(v, a) for v, a in zip(value, args, strict=True))
         )
     if origin is dict:
         kt, vt = get_args(tp)
-        return isinstance(value, dict) and all(
-            _conforms(k, kt) and _conforms(v, vt) for k, v in value.items()
-        )
+        return isinstance(value, dict) and all(_conforms(k, kt) and _conforms(v, vt) for k, v in value.items())
     if tp is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if tp is int:
@@ -163,8 +166,16 @@ def load_table(cls: type, table: dict, source: Path | str, section: str, problem
             close = _closest(name, fields)
             hint = f"did you mean {close!r}? " if close else ""
             known = ", ".join(sorted(fields))
-            problems.append(problem(source, section, name, table[name], f"unknown key; {hint}known keys: {known}.",
-                                    f"rename or delete the line{f' (e.g. {close} = ...)' if close else ''}."))
+            problems.append(
+                problem(
+                    source,
+                    section,
+                    name,
+                    table[name],
+                    f"unknown key; {hint}known keys: {known}.",
+                    f"rename or delete the line{f' (e.g. {close} = ...)' if close else ''}.",
+                )
+            )
     values = {}
     for name, f in fields.items():
         if name not in table:
@@ -177,14 +188,30 @@ def load_table(cls: type, table: dict, source: Path | str, section: str, problem
             continue
         example = f.metadata.get("example") or _example(f)
         if not _conforms(value, tp):
-            problems.append(problem(source, section, name, value, f"{name} must be {_describe(tp)}.",
-                                    f"e.g. {name} = {example}, or delete the line to use the default."))
+            problems.append(
+                problem(
+                    source,
+                    section,
+                    name,
+                    value,
+                    f"{name} must be {_describe(tp)}.",
+                    f"e.g. {name} = {example}, or delete the line to use the default.",
+                )
+            )
             continue
         check = f.metadata.get("check")
         what = check(value) if check else None
         if what:
-            problems.append(problem(source, section, name, value, f"{name} {what}.",
-                                    f"e.g. {name} = {example}, or delete the line to use the default."))
+            problems.append(
+                problem(
+                    source,
+                    section,
+                    name,
+                    value,
+                    f"{name} {what}.",
+                    f"e.g. {name} = {example}, or delete the line to use the default.",
+                )
+            )
             continue
         values[name] = tuple(value) if get_origin(tp) is tuple else value
     if len(problems) > before:

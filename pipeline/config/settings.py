@@ -18,7 +18,7 @@ def _folders(value: dict[str, str]) -> str | None:
     for folder in value:
         p = PurePosixPath(folder)
         if p.is_absolute() or ".." in p.parts or not p.parts:
-            return f"folder {folder!r} must be a path inside the workspace, like \"inbox/web\""
+            return f'folder {folder!r} must be a path inside the workspace, like "inbox/web"'
     return None
 
 
@@ -26,11 +26,20 @@ def _folders(value: dict[str, str]) -> str | None:
 class Limits:
     """`[limits]`: what one input may cost before it is refused."""
 
-    max_pixels: int = key(268_402_689, "Largest image accepted, in pixels (all frames of an animation together); bigger is refused as a decompression bomb.",
-                          check=positive, example="100000000")
+    max_pixels: int = key(
+        268_402_689,
+        "Largest image accepted, in pixels (all frames of an animation together); bigger is refused as a "
+        "decompression bomb.",
+        check=positive,
+        example="100000000",
+    )
     timeout: int = key(900, "Seconds one input may take before it is stopped and failed.", check=positive)
-    memory_mb: int = key(4096, "Address-space cap of one worker process in MiB; an input that needs more fails instead of exhausting the machine.",
-                         check=positive)
+    memory_mb: int = key(
+        4096,
+        "Address-space cap of one worker process in MiB; an input that needs more fails instead of exhausting the "
+        "machine.",
+        check=positive,
+    )
 
 
 def _base_url(value: str) -> str | None:
@@ -42,7 +51,7 @@ def _base_url(value: str) -> str | None:
 def _asset_path(value: str) -> str | None:
     p = PurePosixPath(value)
     if value and (p.is_absolute() or ".." in p.parts):
-        return "must be the workspace-relative path of an input, like \"inbox/web/logo.svg\""
+        return 'must be the workspace-relative path of an input, like "inbox/web/logo.svg"'
     return None
 
 
@@ -50,40 +59,77 @@ def _asset_path(value: str) -> str | None:
 class Site:
     """`[site]`: the preview site's and the built-in page templates' house style (issue #6)."""
 
-    logo: str = key("", "Workspace-relative input path of the logo (a processed image, e.g. \"inbox/web/logo.svg\"); empty: the name as text.",
-                    check=_asset_path, example='"inbox/web/logo.svg"')
+    logo: str = key(
+        "",
+        'Workspace-relative input path of the logo (a processed image, e.g. "inbox/web/logo.svg"); empty: the name '
+        "as text.",
+        check=_asset_path,
+        example='"inbox/web/logo.svg"',
+    )
     accent: str = key("#0b6e4f", "Accent colour: links, buttons, highlights.", check=colour, example='"#0b6e4f"')
     text: str = key("#1c2321", "Body text colour.", check=colour, example='"#1c2321"')
     background: str = key("#ffffff", "Page background colour.", check=colour, example='"#ffffff"')
     surface: str = key("#f3f1ec", "Background of bands, cards and captions.", check=colour, example='"#f3f1ec"')
-    heading_font: str = key("Georgia, 'Times New Roman', serif", "CSS font-family list for headings (installed fonts only: pages make no network requests).",
-                            check=font_list, example="\"'Helvetica Neue', Arial, sans-serif\"")
-    body_font: str = key("system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "CSS font-family list for text.",
-                         check=font_list, example="\"system-ui, sans-serif\"")
-    base_url: str = key("", "Public address of the published out/ folder (e.g. \"https://campaign.example.com/\"): share tags get absolute URLs. Empty: relative.",
-                        check=_base_url, example='"https://campaign.example.com/"')
+    heading_font: str = key(
+        "Georgia, 'Times New Roman', serif",
+        "CSS font-family list for headings (installed fonts only: pages make no network requests).",
+        check=font_list,
+        example="\"'Helvetica Neue', Arial, sans-serif\"",
+    )
+    body_font: str = key(
+        "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        "CSS font-family list for text.",
+        check=font_list,
+        example='"system-ui, sans-serif"',
+    )
+    base_url: str = key(
+        "",
+        'Public address of the published out/ folder (e.g. "https://campaign.example.com/"): share tags get absolute '
+        "URLs. Empty: relative.",
+        check=_base_url,
+        example='"https://campaign.example.com/"',
+    )
 
 
 @dataclass(frozen=True)
 class WatchOptions:
     """`[watch]`: how `crossmedia watch` decides a file is complete."""
 
-    settle: float = key(2.0, "Seconds a file's size and mtime must stay still before it is taken (slow copies, network shares).",
-                        check=lambda v: None if 0 <= v <= 3600 else "must be between 0 and 3600 seconds", example="5")
-    poll: bool = key(False, "Poll the folders instead of kernel events (network shares where inotify does not fire); `--poll` too.")
-    rescan: float = key(300.0, "Seconds between full rescans that catch anything the events missed.",
-                        check=lambda v: None if v >= 1 else "must be 1 second or more", example="60")
+    settle: float = key(
+        2.0,
+        "Seconds a file's size and mtime must stay still before it is taken (slow copies, network shares).",
+        check=lambda v: None if 0 <= v <= 3600 else "must be between 0 and 3600 seconds",
+        example="5",
+    )
+    poll: bool = key(
+        False, "Poll the folders instead of kernel events (network shares where inotify does not fire); `--poll` too."
+    )
+    rescan: float = key(
+        300.0,
+        "Seconds between full rescans that catch anything the events missed.",
+        check=lambda v: None if v >= 1 else "must be 1 second or more",
+        example="60",
+    )
 
 
 @dataclass(frozen=True)
 class WorkspaceConfig:
     name: str = key("", "Shown in the preview site and reports.")
-    jobs: int = key(0, "Worker processes; 0 uses every core. `crossmedia run --jobs` overrides it.",
-                    check=lambda v: "must be 0 or more" if v < 0 else None)
-    folders: dict[str, str] = key({}, "Watched folder (relative to the workspace) -> profile name. Empty: inbox/<profile>/ for every profile.",
-                                  check=_folders, example='{ "inbox/web" = "web" }')
+    jobs: int = key(
+        0,
+        "Worker processes; 0 uses every core. `crossmedia run --jobs` overrides it.",
+        check=lambda v: "must be 0 or more" if v < 0 else None,
+    )
+    folders: dict[str, str] = key(
+        {},
+        "Watched folder (relative to the workspace) -> profile name. Empty: inbox/<profile>/ for every profile.",
+        check=_folders,
+        example='{ "inbox/web" = "web" }',
+    )
     limits: Limits = dataclasses.field(default_factory=Limits, metadata={"help": "Per-input limits, see [limits]."})
-    site: Site = dataclasses.field(default_factory=Site, metadata={"help": "House style of the preview site and pages, see [site]."})
+    site: Site = dataclasses.field(
+        default_factory=Site, metadata={"help": "House style of the preview site and pages, see [site]."}
+    )
     watch: WatchOptions = dataclasses.field(default_factory=WatchOptions, metadata={"help": "Watch mode, see [watch]."})
 
 
@@ -113,16 +159,23 @@ name = "{name}"
 def load_config(root: Path) -> WorkspaceConfig:
     path = root / CONFIG_NAME
     if not path.is_file():
-        raise ConfigError([f"error: {path} not found: {root} is not a crossmedia workspace.\n"
-                           f"  Fix: run `crossmedia init {root}` or pass -w with the workspace folder."])
+        raise ConfigError(
+            [
+                f"error: {path} not found: {root} is not a crossmedia workspace.\n"
+                f"  Fix: run `crossmedia init {root}` or pass -w with the workspace folder."
+            ]
+        )
     try:
         with path.open("rb") as f:
             table = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"error: {path}: not valid TOML: {e}\n  Fix: correct the syntax at the place named."]) from None
+        raise ConfigError(
+            [f"error: {path}: not valid TOML: {e}\n  Fix: correct the syntax at the place named."]
+        ) from None
     except UnicodeDecodeError as e:  # saved in a legacy encoding (#8: was a traceback)
-        raise ConfigError([f"error: {path}: not valid TOML: not UTF-8 text (byte {e.start})\n"
-                           f"  Fix: save the file as UTF-8."]) from None
+        raise ConfigError(
+            [f"error: {path}: not valid TOML: not UTF-8 text (byte {e.start})\n  Fix: save the file as UTF-8."]
+        ) from None
     problems: list[str] = []
     config = load_table(WorkspaceConfig, table, path, "", problems)
     if problems:
@@ -132,9 +185,16 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 def check_folder_profiles(config: WorkspaceConfig, profiles, path: Path) -> None:
     problems = [
-        problem(path, "folders", f'"{folder}"', name, f"there is no profile {name!r}.",
-                "use one of " + ", ".join(sorted(profiles)) + ", or add profiles/" + name + ".toml to the workspace.")
-        for folder, name in config.folders.items() if name not in profiles
+        problem(
+            path,
+            "folders",
+            f'"{folder}"',
+            name,
+            f"there is no profile {name!r}.",
+            "use one of " + ", ".join(sorted(profiles)) + ", or add profiles/" + name + ".toml to the workspace.",
+        )
+        for folder, name in config.folders.items()
+        if name not in profiles
     ]
     if problems:
         raise ConfigError(problems)

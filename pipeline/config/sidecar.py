@@ -1,11 +1,11 @@
 """Sidecars: `<input>.toml` beside an input, with what the delivery itself cannot say.
 
-    focus = [0.7, 0.3]            # focal point for crops, 0..1 from the left/top
-    alt = "Two cyclists at dawn"  # alt text for pages
-    decorative = false            # true: alt="" on pages, no missing-alt warning
-    title = "Dawn ride"
-    credit = "Photo: A. Person / Agency"
-    trim = { start = "00:00:01.5", end = 12 }   # audio/video, seconds or HH:MM:SS.mmm
+focus = [0.7, 0.3]            # focal point for crops, 0..1 from the left/top
+alt = "Two cyclists at dawn"  # alt text for pages
+decorative = false            # true: alt="" on pages, no missing-alt warning
+title = "Dawn ride"
+credit = "Photo: A. Person / Agency"
+trim = { start = "00:00:01.5", end = 12 }   # audio/video, seconds or HH:MM:SS.mmm
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ _TIME = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
 def parse_time(value: float | int | str) -> float:
     """Seconds from 12, 12.5, "12.5", "01:02.5" or "00:01:02.500"; ValueError saying why not."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("is not a time like 12.5 or \"00:01:02.500\"")
+        raise ValueError('is not a time like 12.5 or "00:01:02.500"')
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise ValueError("is not a time of 0 seconds or more")
         return float(value)
     m = _TIME.match(value.strip())
     if not m:
-        raise ValueError("is not a time like 12.5 or \"00:01:02.500\"")
+        raise ValueError('is not a time like 12.5 or "00:01:02.500"')
     hours, minutes, seconds = m.groups()
     if minutes is not None and float(seconds) >= 60:
         raise ValueError("has 60 or more seconds after a colon")
@@ -56,8 +56,9 @@ def _time(value: float | str) -> str | None:
 @dataclass(frozen=True)
 class Trim:
     start: float | str = key(0, "Start of the kept part: seconds or HH:MM:SS.mmm.", check=_time, example='"00:00:01.5"')
-    end: float | str = key("", "End of the kept part; empty keeps to the end.",
-                           check=lambda v: None if v == "" else _time(v), example="12")
+    end: float | str = key(
+        "", "End of the kept part; empty keeps to the end.", check=lambda v: None if v == "" else _time(v), example="12"
+    )
 
     @property
     def seconds(self) -> tuple[float, float | None]:
@@ -66,19 +67,30 @@ class Trim:
 
 @dataclass(frozen=True)
 class Sidecar:
-    focus: tuple[float, float] | None = key(None, "Focal point [x, y], 0..1 from the left and top; crops centre on it.",
-                                            check=lambda v: between(0, 1)(list(v)), example="[0.5, 0.3]")
+    focus: tuple[float, float] | None = key(
+        None,
+        "Focal point [x, y], 0..1 from the left and top; crops centre on it.",
+        check=lambda v: between(0, 1)(list(v)),
+        example="[0.5, 0.3]",
+    )
     alt: str | None = key(None, "Alt text for pages (describe the image).", example='"Two cyclists at dawn"')
-    decorative: bool = key(False, "The image is decoration: pages get alt=\"\" and no warning asks for alt text.")
+    decorative: bool = key(False, 'The image is decoration: pages get alt="" and no warning asks for alt text.')
     title: str | None = key(None, "Title (tags of audio outputs, captions on pages).", example='"Dawn ride"')
-    credit: str | None = key(None, "Credit/copyright line, written into the outputs' metadata.", example='"Photo: A. Person"')
+    credit: str | None = key(
+        None, "Credit/copyright line, written into the outputs' metadata.", example='"Photo: A. Person"'
+    )
     trim: Trim | None = key(None, "Audio/video: keep only {start, end}.", example='{start = 1.5, end = "00:00:12"}')
 
 
 def sidecar_facts(sidecar: Sidecar) -> dict:
     """What pages, banners and proofs use from a sidecar, as plain data for the store."""
-    return {"alt": sidecar.alt, "title": sidecar.title, "credit": sidecar.credit, "decorative": sidecar.decorative,
-            "focus": list(sidecar.focus) if sidecar.focus else None}
+    return {
+        "alt": sidecar.alt,
+        "title": sidecar.title,
+        "credit": sidecar.credit,
+        "decorative": sidecar.decorative,
+        "focus": list(sidecar.focus) if sidecar.focus else None,
+    }
 
 
 def read_sidecar(path: Path | None) -> bytes:
@@ -108,5 +120,7 @@ def parse_sidecar(raw: bytes, shown: str) -> Sidecar:
     if sidecar.trim is not None:
         start, end = sidecar.trim.seconds
         if end is not None and end <= start:
-            raise InputError(f"sidecar {shown} trim: end ({sidecar.trim.end}) must be after start ({sidecar.trim.start})")
+            raise InputError(
+                f"sidecar {shown} trim: end ({sidecar.trim.end}) must be after start ({sidecar.trim.start})"
+            )
     return sidecar

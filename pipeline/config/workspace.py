@@ -1,12 +1,12 @@
 """A workspace on disk: config, profiles, watched folders, where outputs and state go.
 
-    crossmedia.toml       folders -> profiles, limits
-    inbox/<profile>/      watched folders (default)
-    profiles/             the workspace's own or overriding profiles
-    pages/  banners/      page and banner files
-    out/<profile>/...     renditions; out/report.json, out/site/, out/banners/
-    quarantine/           failed inputs: a copy plus <name>.error.txt
-    .crossmedia/          state.db (SQLite, WAL), lock, crossmedia.log
+crossmedia.toml       folders -> profiles, limits
+inbox/<profile>/      watched folders (default)
+profiles/             the workspace's own or overriding profiles
+pages/  banners/      page and banner files
+out/<profile>/...     renditions; out/report.json, out/site/, out/banners/
+quarantine/           failed inputs: a copy plus <name>.error.txt
+.crossmedia/          state.db (SQLite, WAL), lock, crossmedia.log
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ class Workspace:
         return sorted(self.folders(), key=len, reverse=True)
 
     def rel(self, path: Path) -> str:
-        return path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
+        return (
+            path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
+        )
 
     # Scanning ----------------------------------------------------------------------------
     def scan(self) -> Iterator[Candidate]:
@@ -165,14 +167,19 @@ class Workspace:
                 rel.encode("utf-8")
             except UnicodeEncodeError:  # bytes that are no UTF-8: cannot go in a report or a page
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                yield Candidate(shown, profile, 0, 0, None,
-                                problem="file name is not valid UTF-8; rename the file")
+                yield Candidate(shown, profile, 0, 0, None, problem="file name is not valid UTF-8; rename the file")
                 continue
             sidecar = f"{rel}.toml" if f"{name}.toml" in names else None
             if sidecar and not self.inside(self.root / sidecar):
-                yield Candidate(rel, profile, 0, 0, None,
-                                problem=f"sidecar {name}.toml is a symbolic link that points outside the workspace; "
-                                        f"copy the file in instead")
+                yield Candidate(
+                    rel,
+                    profile,
+                    0,
+                    0,
+                    None,
+                    problem=f"sidecar {name}.toml is a symbolic link that points outside the workspace; "
+                    f"copy the file in instead",
+                )
                 continue
             if entry.is_symlink():
                 yield self._symlink(entry, rel, profile, sidecar)
@@ -194,8 +201,14 @@ class Workspace:
     def _symlink(self, entry: os.DirEntry, rel: str, profile: str, sidecar: str | None) -> Candidate:
         target = Path(entry.path).resolve()
         if not self.inside(target):
-            return Candidate(rel, profile, 0, 0, sidecar,
-                             problem="symbolic link points outside the workspace; copy the file in instead")
+            return Candidate(
+                rel,
+                profile,
+                0,
+                0,
+                sidecar,
+                problem="symbolic link points outside the workspace; copy the file in instead",
+            )
         if not target.is_file():
             return Candidate(rel, profile, 0, 0, sidecar, problem="symbolic link to something that is not a file")
         st = target.stat()
@@ -218,6 +231,7 @@ def init_workspace(root: Path, name: str | None = None) -> Path:
     for profile in sorted(profiles):
         (root / "inbox" / profile).mkdir(parents=True, exist_ok=True)
     folders = "\n".join(f'"inbox/{p}" = "{p}"' for p in sorted(profiles))
-    config.write_text(DEFAULT_CONFIG.format(name=(name or root.resolve().name).replace('"', ""), folders=folders),
-                      encoding="utf-8")
+    config.write_text(
+        DEFAULT_CONFIG.format(name=(name or root.resolve().name).replace('"', ""), folders=folders), encoding="utf-8"
+    )
     return root

@@ -23,8 +23,20 @@ def ffprobe(path: Path, timeout: float = 60) -> dict:
         raise InputError("ffprobe is not installed; run `crossmedia doctor` for the fix")
     # The format whitelist, not the protocol one, is what keeps an HLS playlist from reading
     # the local files it names (see stages/ffmpeg_run.py); ffprobe refuses it before opening any.
-    cmd = [exe, "-v", "error", "-protocol_whitelist", PROTOCOLS, "-format_whitelist", DEMUXERS, "-print_format", "json",
-           "-show_format", "-show_streams", "file:" + str(path)]
+    cmd = [
+        exe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        PROTOCOLS,
+        "-format_whitelist",
+        DEMUXERS,
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "file:" + str(path),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -32,8 +44,10 @@ def ffprobe(path: Path, timeout: float = 60) -> dict:
     if done.returncode != 0:
         stderr = done.stderr.decode(errors="replace")
         if "not on whitelist" in stderr:
-            raise InputError("a playlist or reference file (HLS, concat, DASH...) that points at other files; "
-                             "deliver the media file itself")
+            raise InputError(
+                "a playlist or reference file (HLS, concat, DASH...) that points at other files; "
+                "deliver the media file itself"
+            )
         raise InputError(f"not a readable audio/video file: {one_line(stderr, 200) or 'ffprobe failed'}")
     return json.loads(done.stdout or b"{}")
 
@@ -69,7 +83,7 @@ def _vint(data: bytes, pos: int, marker: bool) -> tuple[int, int] | None:
     length = 9 - data[pos].bit_length()
     if pos + length > len(data):
         return None
-    value = int.from_bytes(data[pos:pos + length], "big")
+    value = int.from_bytes(data[pos : pos + length], "big")
     if marker:
         return value, pos + length
     value &= (1 << (7 * length)) - 1
@@ -123,8 +137,20 @@ def _ends(lines: str, frame: dict[int, float]) -> dict[int, float]:
 
 
 def _packets(exe: str, source: str, protocols: str, timeout: float, data: bytes | None = None) -> str:
-    cmd = [exe, "-v", "error", "-protocol_whitelist", protocols, "-format_whitelist", DEMUXERS,
-           "-show_entries", "packet=stream_index,pts_time,dts_time,duration_time", "-of", "compact", source]
+    cmd = [
+        exe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        protocols,
+        "-format_whitelist",
+        DEMUXERS,
+        "-show_entries",
+        "packet=stream_index,pts_time,dts_time,duration_time",
+        "-of",
+        "compact",
+        source,
+    ]
     try:
         done = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

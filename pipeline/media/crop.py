@@ -12,8 +12,15 @@ from PIL import Image
 Box = tuple[int, int, int, int]
 
 _GRAVITY = {
-    "centre": (0.5, 0.5), "north": (0.5, 0.0), "south": (0.5, 1.0), "east": (1.0, 0.5), "west": (0.0, 0.5),
-    "northeast": (1.0, 0.0), "northwest": (0.0, 0.0), "southeast": (1.0, 1.0), "southwest": (0.0, 1.0),
+    "centre": (0.5, 0.5),
+    "north": (0.5, 0.0),
+    "south": (0.5, 1.0),
+    "east": (1.0, 0.5),
+    "west": (0.0, 0.5),
+    "northeast": (1.0, 0.0),
+    "northwest": (0.0, 0.0),
+    "southeast": (1.0, 1.0),
+    "southwest": (0.0, 1.0),
 }
 
 
@@ -89,7 +96,7 @@ def entropy(im: Image.Image, aspect: float) -> tuple[float, float]:
     ys = np.linspace(0, h - ch, num=min(24, h - ch + 1)).round().astype(int)
     for y in ys:
         for x in xs:
-            hist = np.bincount(grey[y:y + ch, x:x + cw].ravel(), minlength=256).astype(np.float64)
+            hist = np.bincount(grey[y : y + ch, x : x + cw].ravel(), minlength=256).astype(np.float64)
             p = hist[hist > 0] / hist.sum()
             e = float(-(p * np.log2(p)).sum())
             if e > best + 1e-9:

@@ -31,8 +31,10 @@ PROTOCOLS = "file"
 DEMUXERS = "mov,matroska,ogg,avi,wav,aiff,flac,mp3,aac"
 
 # Lines of ffmpeg's stderr that are noise in an error message.
-_NOISE = re.compile(r"^(\s*(Stream mapping|Press \[q\]|Input #|Output #|Metadata:|Duration:|Stream #|Side data|"
-                    r"configuration:|built with|lib\w+\s+\d)|\s{2,}\w+\s*:)")
+_NOISE = re.compile(
+    r"^(\s*(Stream mapping|Press \[q\]|Input #|Output #|Metadata:|Duration:|Stream #|Side data|"
+    r"configuration:|built with|lib\w+\s+\d)|\s{2,}\w+\s*:)"
+)
 
 
 def executable(name: str = "ffmpeg") -> str:
@@ -55,8 +57,14 @@ def summarise(stderr: str, limit: int = 240) -> str:
     return one_line("; ".join(dict.fromkeys(tail)), limit) or "ffmpeg failed without saying why"
 
 
-def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: float | None = None,
-        progress: Callable[[str, float], None] | None = None) -> str:
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    what: str = "ffmpeg",
+    duration: float | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> str:
     """Run ffmpeg with `args` (everything after the executable); return its stderr.
 
     Adds `-nostdin -hide_banner -nostats`. With `duration` (seconds of media this run goes
@@ -67,8 +75,9 @@ def run(args: Sequence[str], *, timeout: float, what: str = "ffmpeg", duration: 
     """
     cmd = [executable("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
     if duration and progress is not None:
-        return _run_with_progress([*cmd, "-progress", "pipe:1", *args], timeout, what,
-                                  lambda seconds: progress(what, seconds / duration))
+        return _run_with_progress(
+            [*cmd, "-progress", "pipe:1", *args], timeout, what, lambda seconds: progress(what, seconds / duration)
+        )
     try:
         done = subprocess.run([*cmd, *args], capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

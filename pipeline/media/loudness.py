@@ -31,8 +31,11 @@ from pipeline.media import ffmpeg_run
 # ebur128's floor: what silence (or a clip too short to gate) measures.
 SILENCE_LUFS = -70.0
 
-_SUMMARY = re.compile(r"Integrated loudness:\s*I:\s*(\S+) LUFS\s*Threshold:\s*(\S+) LUFS"
-                      r".*?LRA:\s*(\S+) LU.*?True peak:\s*Peak:\s*(\S+) dBFS", re.S)
+_SUMMARY = re.compile(
+    r"Integrated loudness:\s*I:\s*(\S+) LUFS\s*Threshold:\s*(\S+) LUFS"
+    r".*?LRA:\s*(\S+) LU.*?True peak:\s*Peak:\s*(\S+) dBFS",
+    re.S,
+)
 _INTEGRATED = re.compile(r"lavfi\.r128\.I=(\S+)")
 _SAMPLES = re.compile(r"Number of samples: (\d+)")
 
@@ -72,22 +75,39 @@ def measure_args(input_args: list[str], filters: str = "") -> list[str]:
     runs its whole dynamic processing at 192 kHz only to print the same figures.
     """
     chain = f"{filters}," if filters else ""
-    return [*input_args, "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-af", f"{chain}ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I,"
-                   "astats=measure_perchannel=none:measure_overall=Number_of_samples",
-            "-f", "null", "-"]
+    return [
+        *input_args,
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-af",
+        f"{chain}ebur128=peak=true:metadata=1,ametadata=mode=print:key=lavfi.r128.I,"
+        "astats=measure_perchannel=none:measure_overall=Number_of_samples",
+        "-f",
+        "null",
+        "-",
+    ]
 
 
-def run_for_figures(args: list[str], *, timeout: float, what: str, duration: float | None = None,
-                    progress: Callable[[str, float], None] | None = None) -> str:
+def run_for_figures(
+    args: list[str],
+    *,
+    timeout: float,
+    what: str,
+    duration: float | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> str:
     """Run ffmpeg at info level, where ebur128, astats and silencedetect print; return stderr.
 
     ffmpeg_run runs at error level; a later `-loglevel` wins. On failure the stderr tail would be
     those figures, not the reason: run once more at error level for the one-line error.
     """
     try:
-        return ffmpeg_run.run([*args, "-loglevel", "info"], timeout=timeout, what=what, duration=duration,
-                              progress=progress)
+        return ffmpeg_run.run(
+            [*args, "-loglevel", "info"], timeout=timeout, what=what, duration=duration, progress=progress
+        )
     except InputError as first:
         if "took longer" in str(first):
             raise
@@ -95,8 +115,9 @@ def run_for_figures(args: list[str], *, timeout: float, what: str, duration: flo
         raise
 
 
-def measure(path: Path, *, timeout: float, start: float | None = None, duration: float | None = None,
-            filters: str = "") -> dict[str, float]:
+def measure(
+    path: Path, *, timeout: float, start: float | None = None, duration: float | None = None, filters: str = ""
+) -> dict[str, float]:
     """Loudness of the first audio stream of `path` (optionally of `start`..`start+duration`,
     after the ffmpeg audio `filters`): lufs, true_peak (dBTP), lra (LU), threshold (LUFS), offset;
     and `samples`, how many were decoded per channel (an exact duration, gapless MP3 included).
@@ -119,11 +140,13 @@ def loudnorm_filter(measured: dict, *, lufs: float, true_peak: float, lra: float
     `aresample=<rate>,aformat=channel_layouts=<layout>`.
     """
     target_lra = max(lra, min(50.0, measured["lra"]))  # a higher measured LRA would force dynamic mode
-    return ("loudnorm="
-            f"I={lufs:.2f}:TP={true_peak:.2f}:LRA={target_lra:.2f}:"
-            f"measured_I={max(measured['lufs'], -99.0):.2f}:measured_TP={measured['true_peak']:.2f}:"
-            f"measured_LRA={max(measured['lra'], 0.01):.2f}:measured_thresh={measured['threshold']:.2f}:"
-            f"offset={measured['offset']:.2f}:linear=true:print_format=none")
+    return (
+        "loudnorm="
+        f"I={lufs:.2f}:TP={true_peak:.2f}:LRA={target_lra:.2f}:"
+        f"measured_I={max(measured['lufs'], -99.0):.2f}:measured_TP={measured['true_peak']:.2f}:"
+        f"measured_LRA={max(measured['lra'], 0.01):.2f}:measured_thresh={measured['threshold']:.2f}:"
+        f"offset={measured['offset']:.2f}:linear=true:print_format=none"
+    )
 
 
 def gain_for(measured: dict, *, lufs: float) -> float:
@@ -137,8 +160,7 @@ def needs_limiter(measured: dict, gain_db: float, *, true_peak: float) -> bool:
     return measured["true_peak"] + gain_db > true_peak
 
 
-def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: int,
-                 extra_gain_db: float = 0.0) -> str:
+def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: int, extra_gain_db: float = 0.0) -> str:
     """Filters that take audio measured as `measured` to `lufs` with true peaks under `true_peak`.
 
     An exact gain; if that would exceed the ceiling, a limiter on the 4x oversampled signal
@@ -150,9 +172,11 @@ def level_filter(measured: dict, *, lufs: float, true_peak: float, sample_rate: 
     if needs_limiter(measured, gain, true_peak=true_peak):
         # Lossy encoders add overshoot of their own: callers pass a ceiling with room for it.
         limit = 10 ** (true_peak / 20)
-        parts += [f"aresample={sample_rate * 4}:resampler=soxr",
-                  f"alimiter=limit={min(1.0, max(0.0625, limit)):.5f}:attack=1:release=60:level=false:latency=true",
-                  f"aresample={sample_rate}:resampler=soxr"]
+        parts += [
+            f"aresample={sample_rate * 4}:resampler=soxr",
+            f"alimiter=limit={min(1.0, max(0.0625, limit)):.5f}:attack=1:release=60:level=false:latency=true",
+            f"aresample={sample_rate}:resampler=soxr",
+        ]
     return ",".join(parts)
 
 

@@ -39,10 +39,14 @@ PREVIEW_ROLES = ("preview", "before", "proof", "share")
 def shown_as_is(facts: dict, size: int) -> bool:
     """Can a browser show the source file itself as the pipeline sees it? (a web format, no
     colour conversion, upright, not larger than a preview): then it is copied, not redrawn."""
-    return (facts.get("format") in ("jpeg", "png", "webp", "gif")
-            and facts.get("mode") in ("RGB", "RGBA", "L", "LA", "P")
-            and not facts.get("colour_converted_from") and facts.get("orientation", 1) == 1
-            and 0 < int(facts.get("width") or 0) <= PREVIEW_WIDTH and 0 < size <= AS_IS_BYTES)
+    return (
+        facts.get("format") in ("jpeg", "png", "webp", "gif")
+        and facts.get("mode") in ("RGB", "RGBA", "L", "LA", "P")
+        and not facts.get("colour_converted_from")
+        and facts.get("orientation", 1) == 1
+        and 0 < int(facts.get("width") or 0) <= PREVIEW_WIDTH
+        and 0 < size <= AS_IS_BYTES
+    )
 
 
 def compared(renditions: list[dict], cmyk: bool) -> dict[str, dict]:
@@ -93,6 +97,5 @@ def to_srgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
     icc = icc or im.info.get("icc_profile")
     if im.mode == "CMYK" and icc:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.applyTransform(im, ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"),
-                                                                   "CMYK", "RGB"))
+        return ImageCms.applyTransform(im, ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), "CMYK", "RGB"))
     return im.convert("RGBA" if "A" in im.getbands() else "RGB")

@@ -84,7 +84,7 @@ def _packed(im: Image.Image) -> bytearray:
     out = bytearray(row * im.height)
     for top in range(0, im.height, _STRIP):
         bottom = min(im.height, top + _STRIP)
-        out[top * row:bottom * row] = im.crop((0, top, im.width, bottom)).tobytes()
+        out[top * row : bottom * row] = im.crop((0, top, im.width, bottom)).tobytes()
     return out
 
 

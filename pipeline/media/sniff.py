@@ -47,9 +47,12 @@ def sniff_bytes(head: bytes) -> Sniffed:
         return Sniffed("image", "bmp", "a BMP image")
     if h[4:8] == b"ftyp":
         brand = h[8:12]
-        compatible = {h[i:i + 4] for i in range(16, min(len(h), 8 + int.from_bytes(h[:4], "big")), 4)}
-        if brand in _IMAGE_BRANDS or (brand not in _AUDIO_BRANDS and compatible & {b"avif", b"heic", b"mif1"}
-                                      and not compatible & {b"isom", b"mp41", b"mp42", b"qt  "}):
+        compatible = {h[i : i + 4] for i in range(16, min(len(h), 8 + int.from_bytes(h[:4], "big")), 4)}
+        if brand in _IMAGE_BRANDS or (
+            brand not in _AUDIO_BRANDS
+            and compatible & {b"avif", b"heic", b"mif1"}
+            and not compatible & {b"isom", b"mp41", b"mp42", b"qt  "}
+        ):
             return Sniffed("image", "avif" if b"avi" in brand else "heif", "an AVIF/HEIF image")
         if brand in _AUDIO_BRANDS:
             return Sniffed("audio", "m4a", "an MPEG-4 audio file")
@@ -102,7 +105,7 @@ def _text_start(head: bytes) -> str | None:
     """Decoded text if the bytes look like text (UTF-8/16 with or without BOM), else None."""
     for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if head.startswith(bom):
-            return head[len(bom):].decode(enc, "ignore")
+            return head[len(bom) :].decode(enc, "ignore")
     if b"\x00" in head[:1024]:
         return None
     try:

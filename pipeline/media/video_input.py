@@ -12,8 +12,12 @@ from pipeline.media import ffmpeg_run
 
 def source_input(job: Job, **options) -> ffmpeg.nodes.FilterableStream:
     """The job's source as an ffmpeg-python input, with the runner's guard rails."""
-    return ffmpeg.input(ffmpeg_run.local_input(job.source), protocol_whitelist=ffmpeg_run.PROTOCOLS,
-                        format_whitelist=ffmpeg_run.DEMUXERS, **options)
+    return ffmpeg.input(
+        ffmpeg_run.local_input(job.source),
+        protocol_whitelist=ffmpeg_run.PROTOCOLS,
+        format_whitelist=ffmpeg_run.DEMUXERS,
+        **options,
+    )
 
 
 def argv(node) -> list[str]:
@@ -26,9 +30,14 @@ def to_sdr(stream, job: Job):
     SDR: linear light, BT.709 primaries, Hable's curve, back to BT.709 (zimg). SDR passes as is."""
     if not job.facts.get("hdr"):
         return stream
-    return (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le").filter("zscale", p="bt709")
-            .filter("tonemap", tonemap="hable", desat=0).filter("zscale", t="bt709", m="bt709", r="tv")
-            .filter("format", "yuv420p"))
+    return (
+        stream.filter("zscale", t="linear", npl=100)
+        .filter("format", "gbrpf32le")
+        .filter("zscale", p="bt709")
+        .filter("tonemap", tonemap="hable", desat=0)
+        .filter("zscale", t="bt709", m="bt709", r="tv")
+        .filter("format", "yuv420p")
+    )
 
 
 def kept(job: Job) -> tuple[float, float]:
@@ -38,6 +47,8 @@ def kept(job: Job) -> tuple[float, float]:
         return 0.0, duration
     start, end = job.sidecar.trim.seconds
     if start >= duration:
-        raise InputError(f"sidecar trim starts at {start:g} s but the video is only {duration:g} s long; "
-                         f"fix trim.start in {job.rel}.toml")
+        raise InputError(
+            f"sidecar trim starts at {start:g} s but the video is only {duration:g} s long; "
+            f"fix trim.start in {job.rel}.toml"
+        )
     return start, duration if end is None else min(end, duration)

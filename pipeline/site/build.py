@@ -90,7 +90,9 @@ def site_changed(ws: Workspace) -> bool:
     state = ws.load_state(STATE)
     if not (ws.out / "site" / "index.html").is_file() or state.get("fingerprint") != fingerprint(ws):
         return True
-    return any(not (ws.root / o).is_file() for entry in state.get("pages", {}).values() for o in entry.get("outputs", []))
+    return any(
+        not (ws.root / o).is_file() for entry in state.get("pages", {}).values() for o in entry.get("outputs", [])
+    )
 
 
 def report_pages(ws: Workspace, report) -> None:
@@ -103,9 +105,17 @@ def report_pages(ws: Workspace, report) -> None:
         if status == "processed" and not entry.pop("fresh", False):
             status = "skipped"
         fresh = fresh or status == "processed"
-        report.items.append({"input": entry["file"], "profile": "page", "media": "page", "status": status,
-                             "outputs": list(entry.get("outputs", [])), "warnings": list(entry.get("warnings", [])),
-                             "error": entry.get("error")})
+        report.items.append(
+            {
+                "input": entry["file"],
+                "profile": "page",
+                "media": "page",
+                "status": status,
+                "outputs": list(entry.get("outputs", [])),
+                "warnings": list(entry.get("warnings", [])),
+                "error": entry.get("error"),
+            }
+        )
         report.counts[status] += 1
     if fresh:
         ws.save_state(STATE, state)
@@ -135,7 +145,9 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
     media = Media(ws)
     writer = Writer(ws)
     site = ws.config.site
-    style = Style(*(Markup(getattr(site, k)) for k in ("accent", "text", "background", "surface", "heading_font", "body_font")))
+    style = Style(
+        *(Markup(getattr(site, k)) for k in ("accent", "text", "background", "surface", "heading_font", "body_font"))
+    )
     for rel, name in ((SITE_CSS, "site.css"), (PAGE_CSS, "page.css"), (SITE_JS, "site.js")):
         writer.write(rel, env.get_template(name).render(style=style))
     logo = _logo(ws, rows, notes)
@@ -143,9 +155,14 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
 
     def chrome_for(page: str) -> Chrome:
         # Only the index says when it was built: an asset page changes when its asset does.
-        return Chrome(site_name=name, css=href(page, SITE_CSS), js=href(page, SITE_JS), home=href(page, "site/index.html"),
-                      logo=Img(href(page, logo.path), logo.width, logo.height, name) if logo else None,
-                      built=started if page == "site/index.html" else "")
+        return Chrome(
+            site_name=name,
+            css=href(page, SITE_CSS),
+            js=href(page, SITE_JS),
+            home=href(page, "site/index.html"),
+            logo=Img(href(page, logo.path), logo.width, logo.height, name) if logo else None,
+            built=started if page == "site/index.html" else "",
+        )
 
     # Pages first: the index lists them.
     old = ws.load_state(STATE).get("pages", {})
@@ -163,7 +180,12 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
         else:
             changed = writer.write(output_name(path), html)
             prev = old.get(result.file, {})
-            fresh = changed or prev.get("fresh") or prev.get("status") != "processed" or prev.get("outputs") != result.outputs
+            fresh = (
+                changed
+                or prev.get("fresh")
+                or prev.get("status") != "processed"
+                or prev.get("outputs") != result.outputs
+            )
             entry.update(status="processed", fresh=bool(fresh))
             warned = f", {len(result.warnings)} warning(s): " + "; ".join(result.warnings) if result.warnings else ""
             page_links.append(Link(result.title, href("site/index.html", output_name(path)), f"{result.file}{warned}"))
@@ -174,7 +196,9 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
         asset_tpl = env.get_template("asset.html")
         for row in preview.rows:
             writer.write(asset_page_path(row), asset_tpl.render(page=preview.asset(row)))
-        writer.write("site/index.html", env.get_template("index.html").render(page=preview.index(page_links, _banners(ws))))
+        writer.write(
+            "site/index.html", env.get_template("index.html").render(page=preview.index(page_links, _banners(ws)))
+        )
     except TemplateError as e:  # a workspace template of the preview site that does not render
         notes.append(f"preview site not built: template {getattr(e, 'name', '') or ''} failed: {e}")
         writer.written |= {p for p in (ws.out / "site").rglob("*.html")} if (ws.out / "site").is_dir() else set()
@@ -192,14 +216,17 @@ def _logo(ws: Workspace, rows: dict[str, Row], notes: list[str]) -> Shown | None
         return None
     row = rows.get(want)
     if row is None or row.status != "processed":
-        notes.append(f"[site] logo = \"{want}\" is not a processed input; the pages show the name instead")
+        notes.append(f'[site] logo = "{want}" is not a processed input; the pages show the name instead')
         return None
     outs = [r for r in outputs_of(row) if displayable(row, r) and r.get("width")]
     svg = next((r for r in outs if r.get("format") == "svg"), None)
-    pick = svg or min((r for r in outs if r["width"] >= 320), key=lambda r: r["width"], default=None) or \
-        (max(outs, key=lambda r: r["width"]) if outs else None)
+    pick = (
+        svg
+        or min((r for r in outs if r["width"] >= 320), key=lambda r: r["width"], default=None)
+        or (max(outs, key=lambda r: r["width"]) if outs else None)
+    )
     if pick is None:
-        notes.append(f"[site] logo = \"{want}\" has no rendition a browser can show")
+        notes.append(f'[site] logo = "{want}" has no rendition a browser can show')
         return None
     return Shown(out_rel(ws, pick["path"]), int(pick["width"]), int(pick["height"]))
 
@@ -208,8 +235,10 @@ def _banners(ws: Workspace) -> list[Link]:
     folder = ws.out / "banners"
     if not folder.is_dir():
         return []
-    return [Link(p.parent.name, href("site/index.html", p.relative_to(ws.out).as_posix()))
-            for p in sorted(folder.glob("*/index.html"))]
+    return [
+        Link(p.parent.name, href("site/index.html", p.relative_to(ws.out).as_posix()))
+        for p in sorted(folder.glob("*/index.html"))
+    ]
 
 
 def _sweep(ws: Workspace, keep: set[Path]) -> None:

@@ -31,10 +31,26 @@ from bs4.filter import ElementFilter
 from pipeline.config.workspace import Workspace
 
 # (tag, attribute) the browser fetches on load.
-RESOURCES = {("img", "src"), ("img", "srcset"), ("source", "src"), ("source", "srcset"), ("video", "src"),
-             ("video", "poster"), ("audio", "src"), ("track", "src"), ("script", "src"), ("iframe", "src"),
-             ("embed", "src"), ("object", "data"), ("input", "src"), ("link", "href"), ("image", "href"),
-             ("image", "xlink:href"), ("use", "href"), ("use", "xlink:href")}
+RESOURCES = {
+    ("img", "src"),
+    ("img", "srcset"),
+    ("source", "src"),
+    ("source", "srcset"),
+    ("video", "src"),
+    ("video", "poster"),
+    ("audio", "src"),
+    ("track", "src"),
+    ("script", "src"),
+    ("iframe", "src"),
+    ("embed", "src"),
+    ("object", "data"),
+    ("input", "src"),
+    ("link", "href"),
+    ("image", "href"),
+    ("image", "xlink:href"),
+    ("use", "href"),
+    ("use", "xlink:href"),
+}
 NAVIGATION = {("a", "href"), ("area", "href"), ("form", "action")}
 SHARE = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "og:video", "og:audio")
 _TAGS = {tag for tag, _ in RESOURCES | NAVIGATION} | {"img", "style", "meta", "base"}
@@ -60,14 +76,17 @@ class CheckResult:
     _kinds: dict[Path, str] = field(default_factory=dict, repr=False)  # one stat per path per check
 
     def kind(self, path: Path) -> str:
-        """"file", "dir" or "" (missing)."""
+        """ "file", "dir" or "" (missing)."""
         if path not in self._kinds:
             self._kinds[path] = "file" if path.is_file() else "dir" if path.is_dir() else ""
         return self._kinds[path]
 
     def as_dict(self) -> dict:
-        return {"pages": self.pages, "problems": [{"page": p.page, "problem": p.what} for p in self.problems],
-                "external_links": sorted(self.external_links)}
+        return {
+            "pages": self.pages,
+            "problems": [{"page": p.page, "problem": p.what} for p in self.problems],
+            "external_links": sorted(self.external_links),
+        }
 
 
 def check(ws: Workspace, only: set[Path] | None = None) -> CheckResult:
@@ -81,8 +100,11 @@ def check_out(out: Path, only: set[Path] | None = None) -> CheckResult:
     if not out.is_dir():
         return result
     css_seen: set[Path] = set()
-    pages = sorted(p for p in out.rglob("*.html") if ".tmp" not in p.relative_to(out).parts) if only is None else \
-        sorted(p.resolve() for p in only if p.suffix == ".html" and p.is_file())
+    pages = (
+        sorted(p for p in out.rglob("*.html") if ".tmp" not in p.relative_to(out).parts)
+        if only is None
+        else sorted(p.resolve() for p in only if p.suffix == ".html" and p.is_file())
+    )
     for page in pages:
         result.pages += 1
         _check_page(out, page, result, css_seen)
@@ -103,15 +125,17 @@ class _Wanted(ElementFilter):
 
     def allow_tag_creation(self, nsprefix, name, attrs) -> bool:
         attrs = attrs or {}
-        return name in _TAGS or "style" in attrs or any(
-            isinstance(v, str) and v.lstrip()[:11].lower() == "javascript:" for v in attrs.values())
+        return (
+            name in _TAGS
+            or "style" in attrs
+            or any(isinstance(v, str) and v.lstrip()[:11].lower() == "javascript:" for v in attrs.values())
+        )
 
 
 def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path]) -> None:
     rel = page.relative_to(out).as_posix()
     try:
-        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser",
-                             parse_only=_Wanted())
+        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser", parse_only=_Wanted())
     except OSError as e:
         result.problems.append(Problem(rel, f"cannot be read: {e.strerror}"))
         return
@@ -140,7 +164,12 @@ def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path])
                     continue
                 for url in urls:
                     target = _reference(out, page, url, f"<{name} {attr}={url!r}>", True, result, problem)
-                    if target is not None and name == "link" and target.suffix.lower() == ".css" and target not in css_seen:
+                    if (
+                        target is not None
+                        and name == "link"
+                        and target.suffix.lower() == ".css"
+                        and target not in css_seen
+                    ):
                         css_seen.add(target)
                         _check_css(out, target, result)
             elif (name, attr) in NAVIGATION:
@@ -152,9 +181,11 @@ def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path])
         if name == "img":
             missing = [a for a in ("width", "height") if not _NUMBER.match(str(tag.get(a, "")).strip())]
             if missing:
-                problem(f"<img src={tag.get('src', '')!r}> has no {' or '.join(missing)} (the page jumps while it loads)")
+                problem(
+                    f"<img src={tag.get('src', '')!r}> has no {' or '.join(missing)} (the page jumps while it loads)"
+                )
             if tag.get("alt") is None:
-                problem(f"<img src={tag.get('src', '')!r}> has no alt attribute (alt=\"\" for decoration)")
+                problem(f'<img src={tag.get("src", "")!r}> has no alt attribute (alt="" for decoration)')
         elif name == "style":
             _css_refs(out, page, tag.get_text(), "<style>", result, problem)
         elif name == "meta":
@@ -170,8 +201,22 @@ def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path])
 def _fetched_link(tag) -> bool:
     """<link rel=stylesheet|icon|preload|...> is fetched; rel=canonical/alternate/... is not."""
     rels = {r.lower() for r in (tag.get("rel") or [])}
-    return not rels or bool(rels & {"stylesheet", "icon", "shortcut", "preload", "prefetch", "modulepreload",
-                                     "apple-touch-icon", "manifest", "preconnect", "dns-prefetch", "mask-icon"})
+    return not rels or bool(
+        rels
+        & {
+            "stylesheet",
+            "icon",
+            "shortcut",
+            "preload",
+            "prefetch",
+            "modulepreload",
+            "apple-touch-icon",
+            "manifest",
+            "preconnect",
+            "dns-prefetch",
+            "mask-icon",
+        }
+    )
 
 
 def _check_css(out: Path, css: Path, result: CheckResult) -> None:
@@ -214,8 +259,11 @@ def _reference(out: Path, base: Path, url: str, what: str, fetched: bool, result
         if not fetched and kind in ("http", "https", "mailto", "tel"):
             result.external_links.add(url)
             return None
-        problem(f"{what} is an external request" if kind in ("http", "https", "//", "ftp") else
-                f"{what} uses the {kind}: scheme, which does not work from a published page")
+        problem(
+            f"{what} is an external request"
+            if kind in ("http", "https", "//", "ftp")
+            else f"{what} uses the {kind}: scheme, which does not work from a published page"
+        )
         return None
     if url.startswith("/"):
         problem(f"{what} is an absolute path; it breaks when the site is opened from disk: make it relative")

@@ -15,10 +15,26 @@ from pipeline.batch.store import Row
 from pipeline.site.media import renditions
 from pipeline.site.render import nice_bytes
 
-AUDIO_TYPES = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "aac": "audio/aac", "ogg": "audio/ogg", "oga": "audio/ogg",
-               "opus": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac", "weba": "audio/webm",
-               "webm": "audio/webm", "mp4": "audio/mp4"}
-VIDEO_TYPES = {"mp4": "video/mp4", "m4v": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "ogv": "video/ogg"}
+AUDIO_TYPES = {
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "ogg": "audio/ogg",
+    "oga": "audio/ogg",
+    "opus": "audio/ogg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "weba": "audio/webm",
+    "webm": "audio/webm",
+    "mp4": "audio/mp4",
+}
+VIDEO_TYPES = {
+    "mp4": "video/mp4",
+    "m4v": "video/mp4",
+    "webm": "video/webm",
+    "mov": "video/quicktime",
+    "ogv": "video/ogg",
+}
 IMAGE_EXTS = {"png", "jpg", "jpeg", "webp", "avif", "gif", "svg"}
 
 
@@ -40,7 +56,7 @@ def ext(path: str) -> str:
 
 
 def role(r: dict, media: str = "image") -> str:
-    """"waveform", "poster" (audio/video pictures) or "" for a rendition proper. Stages say it in
+    """ "waveform", "poster" (audio/video pictures) or "" for a rendition proper. Stages say it in
     facts ("role"); for audio/video outputs without facts the file name is the fallback."""
     given = r.get("role")
     if isinstance(given, str) and given:
@@ -61,27 +77,62 @@ def outputs_of(row: Row) -> list[dict]:
 
 
 # Facts in plain words -------------------------------------------------------------------------
-_HIDDEN = {"renditions", "sidecar", "decoded_width", "decoded_height", "icc_sha1", "adobe_cmyk", "display_width", "display_height",
-           "width", "height", "orientation", "format", "mode", "frames", "source_mode", "source_icc",
-           "source_icc_assumed", "colour_converted_from", "dpi", "print_ppi", "jpeg_quality", "sharpness",
-           "has_alpha", "metadata_kept", "metadata_stripped", "vector", "svg_removed", "output_icc"}
+_HIDDEN = {
+    "renditions",
+    "sidecar",
+    "decoded_width",
+    "decoded_height",
+    "icc_sha1",
+    "adobe_cmyk",
+    "display_width",
+    "display_height",
+    "width",
+    "height",
+    "orientation",
+    "format",
+    "mode",
+    "frames",
+    "source_mode",
+    "source_icc",
+    "source_icc_assumed",
+    "colour_converted_from",
+    "dpi",
+    "print_ppi",
+    "jpeg_quality",
+    "sharpness",
+    "has_alpha",
+    "metadata_kept",
+    "metadata_stripped",
+    "vector",
+    "svg_removed",
+    "output_icc",
+}
 
 
 def source_facts(row: Row) -> list[Fact]:
     f = row.facts if isinstance(row.facts, dict) else {}
-    out: list[Fact] = [Fact("Input", row.input), Fact("Profile", row.profile), Fact("Media", row.media),
-                       Fact("File size", nice_bytes(row.size))]
+    out: list[Fact] = [
+        Fact("Input", row.input),
+        Fact("Profile", row.profile),
+        Fact("Media", row.media),
+        Fact("File size", nice_bytes(row.size)),
+    ]
     if f.get("format"):
         frames = f.get("frames") or 1
         out.append(Fact("Format", str(f["format"]).upper() + (f", animated, {frames} frames" if frames > 1 else "")))
     if f.get("width") and f.get("height"):
         out.append(Fact("Pixels", f"{f['width']} × {f['height']}"))
         if f.get("orientation", 1) != 1:
-            out.append(Fact("Shown upright", f"{f.get('display_width')} × {f.get('display_height')} "
-                                             f"(EXIF orientation {f['orientation']})"))
+            out.append(
+                Fact(
+                    "Shown upright",
+                    f"{f.get('display_width')} × {f.get('display_height')} (EXIF orientation {f['orientation']})",
+                )
+            )
     if f.get("source_mode") or f.get("mode"):
-        icc = f.get("source_icc") or (f"none, read as {f['source_icc_assumed']}" if f.get("source_icc_assumed")
-                                       else "none (read as sRGB)")
+        icc = f.get("source_icc") or (
+            f"none, read as {f['source_icc_assumed']}" if f.get("source_icc_assumed") else "none (read as sRGB)"
+        )
         out.append(Fact("Colour", f"{f.get('source_mode') or f.get('mode')}, ICC profile: {icc}"))
     if f.get("colour_converted_from"):
         out.append(Fact("Converted", f"from {f['colour_converted_from']} to {f.get('output_icc') or 'sRGB'}"))

@@ -69,8 +69,12 @@ class Media:
 
     def _role(self, row: Row, role: str, aspect: str | None = None) -> Shown | None:
         for r in renditions(row):
-            if (r.get("role") == role and (aspect is None or r.get("aspect") == aspect) and r.get("width")
-                    and (self.ws.root / r["path"]).is_file()):
+            if (
+                r.get("role") == role
+                and (aspect is None or r.get("aspect") == aspect)
+                and r.get("width")
+                and (self.ws.root / r["path"]).is_file()
+            ):
                 return Shown(out_rel(self.ws, r["path"]), int(r["width"]), int(r["height"]))
         return None
 
@@ -95,8 +99,11 @@ class Media:
         be enlarged for it."""
         width = int(row.facts.get("display_width") or 0)
         crop_w = min(width, round((row.facts.get("display_height") or width) * SHARE_SIZE[0] / SHARE_SIZE[1]))
-        warning = (f"share image enlarged: {row.input} gives only {crop_w} px of width at 1200x630; "
-                   f"use a larger original") if crop_w and crop_w < SHARE_SIZE[0] and not row.facts.get("vector") else None
+        warning = (
+            (f"share image enlarged: {row.input} gives only {crop_w} px of width at 1200x630; use a larger original")
+            if crop_w and crop_w < SHARE_SIZE[0] and not row.facts.get("vector")
+            else None
+        )
         return self._role(row, "share"), warning
 
     def thumbnail(self, out_path: str) -> Shown | None:
@@ -106,7 +113,10 @@ class Media:
             st = file.stat()
             with Image.open(file) as im:
                 alpha = "A" in im.getbands() or im.mode == "P"
-                path = self.dir / f"{media_key('thumb', out_path, st.st_size, st.st_mtime_ns)}.{'webp' if alpha else 'jpg'}"
+                path = (
+                    self.dir
+                    / f"{media_key('thumb', out_path, st.st_size, st.st_mtime_ns)}.{'webp' if alpha else 'jpg'}"
+                )
                 if path.is_file():
                     self.used.add(path)
                     return Shown(path.relative_to(self.ws.out).as_posix(), *_size_of(path))

@@ -52,7 +52,6 @@ SIZES = {
 }
 
 
-
 # Contexts ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PictureSource:
@@ -139,12 +138,17 @@ class PageBuilder:
         if row is None and "/" not in name:
             hits = [r for r in self.rows.values() if PurePosixPath(r.input).name == name]
             if len(hits) > 1:
-                raise PageError(f"{shown}: asset {name!r} is ambiguous: " + ", ".join(sorted(h.input for h in hits))
-                                + "; give the path")
+                raise PageError(
+                    f"{shown}: asset {name!r} is ambiguous: "
+                    + ", ".join(sorted(h.input for h in hits))
+                    + "; give the path"
+                )
             row = hits[0] if hits else None
         if row is None:
-            raise PageError(f"{shown}: asset {name!r} is not a processed input; drop it into a watched folder "
-                            f"and run again, or correct the path (e.g. \"inbox/web/{PurePosixPath(name).name}\")")
+            raise PageError(
+                f"{shown}: asset {name!r} is not a processed input; drop it into a watched folder "
+                f'and run again, or correct the path (e.g. "inbox/web/{PurePosixPath(name).name}")'
+            )
         if row.status == "failed":
             raise PageError(f"{shown}: asset {row.input!r} failed: {row.error}")
         if row.status != "processed":
@@ -157,8 +161,13 @@ class PageBuilder:
         if not isinstance(said, dict):
             return Sidecar()
         focus = said.get("focus")
-        return Sidecar(alt=said.get("alt"), title=said.get("title"), credit=said.get("credit"),
-                       decorative=bool(said.get("decorative")), focus=tuple(focus) if focus else None)
+        return Sidecar(
+            alt=said.get("alt"),
+            title=said.get("title"),
+            credit=said.get("credit"),
+            decorative=bool(said.get("decorative")),
+            focus=tuple(focus) if focus else None,
+        )
 
     def build(self, path: Path) -> tuple[PageResult, str | None]:
         """(result, html) for one page file; html is None when it failed."""
@@ -173,18 +182,25 @@ class PageBuilder:
             result.error = one_line(str(e))
             return result, None
         except TemplateError as e:  # a workspace template that does not parse or render
-            result.error = one_line(f"{shown}: template {getattr(e, 'name', None) or page.template + '.html'} failed: {e}")
+            result.error = one_line(
+                f"{shown}: template {getattr(e, 'name', None) or page.template + '.html'} failed: {e}"
+            )
             return result, None
         result.outputs = [f"out/{output_name(path)}", *outputs]
         return result, html
 
-    def context(self, path: Path, shown: str, page: PageFile, blocks: list[PageBlock],
-                warnings: list[str]) -> tuple[PageContext, list[str]]:
+    def context(
+        self, path: Path, shown: str, page: PageFile, blocks: list[PageBlock], warnings: list[str]
+    ) -> tuple[PageContext, list[str]]:
         out_page = output_name(path)
-        if not (self.ws.root / "site_templates" / f"{page.template}.html").is_file() and \
-                page.template not in ("landing", "article"):
-            raise PageError(f"{shown}: template {page.template!r} not found; use \"landing\", \"article\" or add "
-                            f"site_templates/{page.template}.html to the workspace")
+        if not (self.ws.root / "site_templates" / f"{page.template}.html").is_file() and page.template not in (
+            "landing",
+            "article",
+        ):
+            raise PageError(
+                f'{shown}: template {page.template!r} not found; use "landing", "article" or add '
+                f"site_templates/{page.template}.html to the workspace"
+            )
         sections, first_image, count = [], None, 0
         for i, block in enumerate(blocks):
             layout = self._layout(page.template, i, block)
@@ -204,11 +220,24 @@ class PageBuilder:
             sections.append(PageSection(i, layout, block.heading, paragraphs, items, link))
         share_row = self.find(page.share_image, shown) if page.share_image else first_image
         meta, outputs = self._meta(out_page, page, share_row, warnings)
-        logo = Img(href(out_page, self.logo.path), self.logo.width, self.logo.height,
-                   self.ws.config.name or "logo") if self.logo else None
-        ctx = PageContext(template=page.template, lang=page.lang, title=page.title, description=page.description,
-                          site_name=self.ws.config.name, css=href(out_page, self.css_path), logo=logo, meta=meta,
-                          byline=page.byline, date=page.date, sections=sections)
+        logo = (
+            Img(href(out_page, self.logo.path), self.logo.width, self.logo.height, self.ws.config.name or "logo")
+            if self.logo
+            else None
+        )
+        ctx = PageContext(
+            template=page.template,
+            lang=page.lang,
+            title=page.title,
+            description=page.description,
+            site_name=self.ws.config.name,
+            css=href(out_page, self.css_path),
+            logo=logo,
+            meta=meta,
+            byline=page.byline,
+            date=page.date,
+            sections=sections,
+        )
         return ctx, outputs
 
     @staticmethod
@@ -223,8 +252,9 @@ class PageBuilder:
             return "split" if block.text and block.asset else "wide"
         return "wide" if i == 0 else "column"
 
-    def _media(self, page: str, shown: str, row: Row, block: PageBlock, layout: str, priority: bool,
-               warnings: list[str]) -> PageMedia:
+    def _media(
+        self, page: str, shown: str, row: Row, block: PageBlock, layout: str, priority: bool, warnings: list[str]
+    ) -> PageMedia:
         sidecar = self.sidecar(row)
         caption = block.caption or " — ".join(t for t in (sidecar.title, sidecar.credit) if t)
         if row.media in ("audio", "video"):
@@ -232,13 +262,22 @@ class PageBuilder:
         decorative = block.decorative or (block.alt is None and sidecar.decorative)
         alt = "" if decorative else (block.alt if block.alt is not None else sidecar.alt) or ""
         if not alt and not decorative:
-            warnings.append(f"{shown}: image {row.input} has no alt text: add alt = \"...\" to the block or to "
-                            f"{PurePosixPath(row.input).name}.toml (or decorative = true)")
+            warnings.append(
+                f'{shown}: image {row.input} has no alt text: add alt = "..." to the block or to '
+                f"{PurePosixPath(row.input).name}.toml (or decorative = true)"
+            )
         outs = [r for r in outputs_of(row) if displayable(row, r) and r.get("width")]
         svg = next((r for r in outs if r["format"] == "svg"), None)
         if svg is not None:
-            return PageMedia("svg", alt, caption, int(svg["width"]), int(svg["height"]),
-                             src=href(page, out_rel(self.ws, svg["path"])), priority=priority)
+            return PageMedia(
+                "svg",
+                alt,
+                caption,
+                int(svg["width"]),
+                int(svg["height"]),
+                src=href(page, out_rel(self.ws, svg["path"])),
+                priority=priority,
+            )
         chosen = _crop(shown, row, outs, block.aspect)
         by_format: dict[str, list[dict]] = {}
         for r in sorted(chosen, key=lambda r: r["width"]):
@@ -250,11 +289,23 @@ class PageBuilder:
 
         group = by_format[fallback]
         default = max((r for r in group if r["width"] <= DEFAULT_SRC_WIDTH), key=lambda r: r["width"], default=group[0])
-        sources = [PictureSource(f"image/{fmt}", srcset(by_format[fmt])) for fmt in PICTURE_SOURCES
-                   if fmt in by_format and fmt != fallback]
-        return PageMedia("picture", alt, caption, int(default["width"]), int(default["height"]),
-                         src=href(page, out_rel(self.ws, default["path"])), srcset=srcset(group),
-                         sizes=SIZES.get(layout, SIZES["wide"]), sources=sources, priority=priority)
+        sources = [
+            PictureSource(f"image/{fmt}", srcset(by_format[fmt]))
+            for fmt in PICTURE_SOURCES
+            if fmt in by_format and fmt != fallback
+        ]
+        return PageMedia(
+            "picture",
+            alt,
+            caption,
+            int(default["width"]),
+            int(default["height"]),
+            src=href(page, out_rel(self.ws, default["path"])),
+            srcset=srcset(group),
+            sizes=SIZES.get(layout, SIZES["wide"]),
+            sources=sources,
+            priority=priority,
+        )
 
     def _player(self, page: str, shown: str, row: Row, caption: str, sidecar: Sidecar, asked: str | None) -> PageMedia:
         """A video block plays one crop (the block's `aspect`, else the original, else the
@@ -268,15 +319,29 @@ class PageBuilder:
         if row.media == "video":
             playable = _crop(shown, row, playable, asked)
             posters = [r for r in outs if role(r, row.media) == "poster"]
-            poster = next((r for r in posters if aspect_of(r) == aspect_of(playable[0])), posters[0] if posters else None)
-        width = next((int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0)
-        height = next((int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0)
+            poster = next(
+                (r for r in posters if aspect_of(r) == aspect_of(playable[0])), posters[0] if posters else None
+            )
+        width = next(
+            (int(r["width"]) for r in playable if r.get("width")), int(poster.get("width") or 0) if poster else 0
+        )
+        height = next(
+            (int(r["height"]) for r in playable if r.get("height")), int(poster.get("height") or 0) if poster else 0
+        )
         sources = [PictureSource(types[ext(r["path"])], href(page, out_rel(self.ws, r["path"]))) for r in playable]
-        return PageMedia(row.media, sidecar.alt or sidecar.title or PurePosixPath(row.input).name, caption,
-                         width or 640, height or 360, sources=sources,
-                         poster=href(page, out_rel(self.ws, poster["path"])) if poster else "")
+        return PageMedia(
+            row.media,
+            sidecar.alt or sidecar.title or PurePosixPath(row.input).name,
+            caption,
+            width or 640,
+            height or 360,
+            sources=sources,
+            poster=href(page, out_rel(self.ws, poster["path"])) if poster else "",
+        )
 
-    def _meta(self, page: str, ctx: PageFile, share_row: Row | None, warnings: list[str]) -> tuple[list[MetaTag], list[str]]:
+    def _meta(
+        self, page: str, ctx: PageFile, share_row: Row | None, warnings: list[str]
+    ) -> tuple[list[MetaTag], list[str]]:
         base = self.site.base_url
         kind = "article" if ctx.template == "article" else "website"
         tags = [MetaTag("property", "og:type", kind), MetaTag("property", "og:title", ctx.title)]
@@ -296,10 +361,14 @@ class PageBuilder:
             if shown is not None:
                 url = base + shown.path if base else href(page, shown.path)
                 alt = sidecar.alt or ctx.title
-                tags += [MetaTag("property", "og:image", url), MetaTag("property", "og:image:width", str(shown.width)),
-                         MetaTag("property", "og:image:height", str(shown.height)),
-                         MetaTag("property", "og:image:alt", alt), MetaTag("name", "twitter:image", url),
-                         MetaTag("name", "twitter:image:alt", alt)]
+                tags += [
+                    MetaTag("property", "og:image", url),
+                    MetaTag("property", "og:image:width", str(shown.width)),
+                    MetaTag("property", "og:image:height", str(shown.height)),
+                    MetaTag("property", "og:image:alt", alt),
+                    MetaTag("name", "twitter:image", url),
+                    MetaTag("name", "twitter:image:alt", alt),
+                ]
                 outputs.append(f"out/{shown.path}")
                 card = "summary_large_image"
         tags += [MetaTag("name", "twitter:card", card), MetaTag("name", "twitter:title", ctx.title)]
@@ -315,7 +384,11 @@ def _crop(shown: str, row: Row, outs: list[dict], asked: str | None) -> list[dic
     aspect = asked or ("original" if "original" in made else (made[0] if made else ""))
     chosen = [r for r in outs if aspect_of(r) == aspect]
     if not chosen:
-        why = (f"has no {aspect} crop (made: {', '.join(made)})" if made else
-               "has no renditions a browser can show (print profiles make CMYK files); use the input from a web profile")
+        why = (
+            f"has no {aspect} crop (made: {', '.join(made)})"
+            if made
+            else "has no renditions a browser can show (print profiles make CMYK files); use the input from a web "
+            "profile"
+        )
         raise PageError(f"{shown}: asset {row.input!r} {why}")
     return chosen

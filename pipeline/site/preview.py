@@ -198,8 +198,12 @@ class PreviewSite:
             for want in ("poster", "waveform"):
                 hit = next((r for r in outs if role(r, row.media) == want), None)
                 if hit:
-                    return Img(href(page, out_rel(self.ws, hit["path"])), int(hit.get("width") or 320),
-                               int(hit.get("height") or 180), alt)
+                    return Img(
+                        href(page, out_rel(self.ws, hit["path"])),
+                        int(hit.get("width") or 320),
+                        int(hit.get("height") or 180),
+                        alt,
+                    )
             return None
         if row.status != "processed" or row.media != "image":
             return None
@@ -209,11 +213,18 @@ class PreviewSite:
             return Img(href(page, out_rel(self.ws, svg["path"])), int(svg["width"]), int(svg["height"]), alt)
         # The uncropped rendition, else the crop closest to the card's 4:3.
         original = [r for r in shown if r.get("aspect", "original") == "original"] or sorted(
-            shown, key=lambda r: abs(r["width"] / max(1, r["height"]) - 4 / 3))[:1]
+            shown, key=lambda r: abs(r["width"] / max(1, r["height"]) - 4 / 3)
+        )[:1]
         if original:
             original = [r for r in shown if r.get("aspect") == original[0].get("aspect")]
-            order = sorted(original, key=lambda r: (r["width"] < 300, r["width"], FORMAT_ORDER.index(r["format"])
-                                                    if r["format"] in FORMAT_ORDER else 9))
+            order = sorted(
+                original,
+                key=lambda r: (
+                    r["width"] < 300,
+                    r["width"],
+                    FORMAT_ORDER.index(r["format"]) if r["format"] in FORMAT_ORDER else 9,
+                ),
+            )
             best = order[0]
             if best["width"] <= 2 * THUMB_WIDTH:
                 return Img(href(page, out_rel(self.ws, best["path"])), int(best["width"]), int(best["height"]), alt)
@@ -223,21 +234,41 @@ class PreviewSite:
 
     def card(self, page: str, row: Row, with_thumb: bool = True) -> Card:
         name = PurePosixPath(row.input).name
-        return Card(name=name, input=row.input, profile=row.profile, media=row.media, status=row.status,
-                    href=href(page, asset_page_path(row)), thumb=self.thumb(page, row) if with_thumb else None,
-                    warnings=len(row.warnings),
-                    error=row.error, search=f"{row.input} {row.profile} {row.media}".lower())
+        return Card(
+            name=name,
+            input=row.input,
+            profile=row.profile,
+            media=row.media,
+            status=row.status,
+            href=href(page, asset_page_path(row)),
+            thumb=self.thumb(page, row) if with_thumb else None,
+            warnings=len(row.warnings),
+            error=row.error,
+            search=f"{row.input} {row.profile} {row.media}".lower(),
+        )
 
     def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
         page = "site/index.html"
         cards = [self.card(page, r) for r in self.rows]
         status = Counter(r.status for r in self.rows)
-        counts = [Count("assets", len(cards), "total"), Count("processed", status["processed"], "processed"),
-                  Count("with warnings", sum(1 for c in cards if c.warnings), "warnings"),
-                  Count("failed", status["failed"], "failed"), Count("skipped", status["skipped"], "skipped")]
-        return IndexPage(chrome=self.chrome_for(page), title=self.ws.config.name or self.ws.root.name, counts=counts,
-                         profiles=sorted({r.profile for r in self.rows}), media=sorted({r.media for r in self.rows}),
-                         cards=cards, failed=[c for c in cards if c.status == "failed"], pages=pages, banners=banners)
+        counts = [
+            Count("assets", len(cards), "total"),
+            Count("processed", status["processed"], "processed"),
+            Count("with warnings", sum(1 for c in cards if c.warnings), "warnings"),
+            Count("failed", status["failed"], "failed"),
+            Count("skipped", status["skipped"], "skipped"),
+        ]
+        return IndexPage(
+            chrome=self.chrome_for(page),
+            title=self.ws.config.name or self.ws.root.name,
+            counts=counts,
+            profiles=sorted({r.profile for r in self.rows}),
+            media=sorted({r.media for r in self.rows}),
+            cards=cards,
+            failed=[c for c in cards if c.status == "failed"],
+            pages=pages,
+            banners=banners,
+        )
 
     def asset(self, row: Row) -> AssetPage:
         page = asset_page_path(row)
@@ -248,8 +279,12 @@ class PreviewSite:
             vector = bool(row.facts.get("vector"))
             svg = next((r for r in outs if r.get("format") == "svg"), None)
             if vector and svg:
-                source = Img(href(page, out_rel(self.ws, svg["path"])), int(svg.get("width") or 0),
-                             int(svg.get("height") or 0), "the sanitised SVG source")
+                source = Img(
+                    href(page, out_rel(self.ws, svg["path"])),
+                    int(svg.get("width") or 0),
+                    int(svg.get("height") or 0),
+                    "the sanitised SVG source",
+                )
                 note = "Vector source: shown as the sanitised SVG; raster renditions are drawn from it."
             else:
                 source = self._img(page, self.media.source_preview(row), "the source, upright and in sRGB")
@@ -257,12 +292,20 @@ class PreviewSite:
             crops = self._crops(outs)
             if not vector:
                 comparisons = self._comparisons(page, row, outs)
-        return AssetPage(chrome=self.chrome_for(page), card=card, title=card.name, warnings=list(row.warnings),
-                         facts=source_facts(row), source=source, source_note=note, crops=crops,
-                         comparisons=comparisons, players=self._players(page, row, outs),
-                         renditions=[self._rendition(page, row, r) for r in outs
-                                     if r.get("role") not in PREVIEW_ROLES],
-                         quarantine=_quarantine(row))
+        return AssetPage(
+            chrome=self.chrome_for(page),
+            card=card,
+            title=card.name,
+            warnings=list(row.warnings),
+            facts=source_facts(row),
+            source=source,
+            source_note=note,
+            crops=crops,
+            comparisons=comparisons,
+            players=self._players(page, row, outs),
+            renditions=[self._rendition(page, row, r) for r in outs if r.get("role") not in PREVIEW_ROLES],
+            quarantine=_quarantine(row),
+        )
 
     def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
         size = f"{r['width']} × {r['height']}" if r.get("width") and r.get("height") else "-"
@@ -278,9 +321,17 @@ class PreviewSite:
             smaller = ratio >= 0
             # floor, so that 99.6 % reads "99 %": never "100 % smaller" for a file that exists
             saving = f"{math.floor(abs(ratio) * 100)} % {'smaller' if smaller else 'larger'}"
-        return RenditionRow(name=PurePosixPath(r["path"]).name, href=href(page, out_rel(self.ws, r["path"])),
-                            format=str(r.get("format") or ext(r["path"])), size=size, aspect=str(r.get("aspect") or "-"),
-                            bytes=nice_bytes(n), saving=saving, smaller=smaller, role=role(r, row.media))
+        return RenditionRow(
+            name=PurePosixPath(r["path"]).name,
+            href=href(page, out_rel(self.ws, r["path"])),
+            format=str(r.get("format") or ext(r["path"])),
+            size=size,
+            aspect=str(r.get("aspect") or "-"),
+            bytes=nice_bytes(n),
+            saving=saving,
+            smaller=smaller,
+            role=role(r, row.media),
+        )
 
     def _crops(self, outs: list[dict]) -> list[CropBox]:
         boxes: dict[str, CropBox] = {}
@@ -293,10 +344,13 @@ class PreviewSite:
             full = (x0, y0, x1, y1) == (0, 0, 1, 1)
             if full and r.get("focus_from") != "sidecar":
                 continue  # nothing cut, no focal point given: nothing to draw
-            box = Markup(f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%")
+            box = Markup(
+                f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%"
+            )
             dot = Markup(f"left:{float(focus[0]) * 100:.2f}%;top:{float(focus[1]) * 100:.2f}%") if focus else None
-            boxes[aspect] = CropBox(label=aspect, box=box, focus=dot, focus_from=str(r.get("focus_from") or ""),
-                                    colour=len(boxes) % 4)
+            boxes[aspect] = CropBox(
+                label=aspect, box=box, focus=dot, focus_from=str(r.get("focus_from") or ""), colour=len(boxes) % 4
+            )
         return list(boxes.values())
 
     def _comparisons(self, page: str, row: Row, outs: list[dict]) -> list[Comparison]:
@@ -314,10 +368,15 @@ class PreviewSite:
             before = self.media.before(row, best)
             if before is None:
                 continue
-            out.append(Comparison(label=label, before=Img(href(page, before.path), before.width, before.height, "before: the source"),
-                                  after=Img(href(page, after.path), after.width, after.height, "after: the rendition"),
-                                  after_name=PurePosixPath(best["path"]).name,
-                                  after_href=href(page, out_rel(self.ws, best["path"]))))
+            out.append(
+                Comparison(
+                    label=label,
+                    before=Img(href(page, before.path), before.width, before.height, "before: the source"),
+                    after=Img(href(page, after.path), after.width, after.height, "after: the rendition"),
+                    after_name=PurePosixPath(best["path"]).name,
+                    after_href=href(page, out_rel(self.ws, best["path"])),
+                )
+            )
         return out
 
     def _players(self, page: str, row: Row, outs: list[dict]) -> list[Player]:
@@ -330,7 +389,9 @@ class PreviewSite:
         def img(r: dict | None, alt: str) -> Img | None:
             if r is None:
                 return None
-            return Img(href(page, out_rel(self.ws, r["path"])), int(r.get("width") or 0), int(r.get("height") or 0), alt)
+            return Img(
+                href(page, out_rel(self.ws, r["path"])), int(r.get("width") or 0), int(r.get("height") or 0), alt
+            )
 
         def source(r: dict, types: dict[str, str]) -> Source:
             return Source(href(page, out_rel(self.ws, r["path"])), types[ext(r["path"])])
@@ -347,10 +408,25 @@ class PreviewSite:
         players = []
         for (aspect, loop), group in groups.items():
             poster = next((p for p in posters if aspect_of(p) == aspect), posters[0] if posters else None)
-            w = next((int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640)
-            h = next((int(r["height"]) for r in group if r.get("height")), int(poster.get("height") or 360) if poster else 360)
-            players.append(Player("video", [source(r, VIDEO_TYPES) for r in group], img(poster, f"poster frame, {aspect}"),
-                                  None, w, h, f"{aspect}, {w}x{h}", loop))
+            w = next(
+                (int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640
+            )
+            h = next(
+                (int(r["height"]) for r in group if r.get("height")),
+                int(poster.get("height") or 360) if poster else 360,
+            )
+            players.append(
+                Player(
+                    "video",
+                    [source(r, VIDEO_TYPES) for r in group],
+                    img(poster, f"poster frame, {aspect}"),
+                    None,
+                    w,
+                    h,
+                    f"{aspect}, {w}x{h}",
+                    loop,
+                )
+            )
         return players
 
 

@@ -182,16 +182,19 @@ class Watcher:
         if report.interrupted:
             raise KeyboardInterrupt
         c = report.counts
-        self.echo(f"built: {c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
-                  + "".join(f"\n  note: {n}" for n in report.notes))
+        self.echo(
+            f"built: {c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
+            + "".join(f"\n  note: {n}" for n in report.notes)
+        )
         for item in report.items:
             if item["status"] == "failed" and item["media"] == "page":
                 self.echo(f"  failed {item['input']}: {item['error']}")
         return True
 
 
-def serve(ws: Workspace, build: Build, port: int = 8000, echo: Callable[[str], None] = print,
-          interval: float = 1.0) -> None:
+def serve(
+    ws: Workspace, build: Build, port: int = 8000, echo: Callable[[str], None] = print, interval: float = 1.0
+) -> None:
     """Serve until interrupted: HTTP in a thread, the watcher in this (main) thread."""
     server = make_server(ws, port)
     watcher = Watcher(ws.root, build, echo)
