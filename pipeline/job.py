@@ -89,8 +89,8 @@ class Job:
     warnings: tuple[str, ...] = ()
     outputs: tuple[Output, ...] = ()
     # How far a long step is: progress("video encoding", 0.4). The worker connects it to the
-    # engine's display; elsewhere (probe, tests) it says nothing.
-    progress: Callable[[str, float], None] = field(default=lambda what, fraction: None, repr=False, compare=False)
+    # engine's display; elsewhere (probe, tests) there is no one to tell, and ffmpeg runs plain.
+    progress: Callable[[str, float], None] | None = field(default=None, repr=False, compare=False)
 
     def warn(self, message: str) -> Job:
         return replace(self, warnings=(*self.warnings, message))

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -89,12 +91,8 @@ def run(
 
 
 def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: Callable[[float], None]) -> str:
-    import tempfile
-    import time
-
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+    with tempfile.TemporaryFile() as err, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err) as proc:
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
