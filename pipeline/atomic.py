@@ -6,6 +6,7 @@ left there is deleted by the next run before it starts (it holds the workspace l
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -50,6 +51,18 @@ def write_many(pairs: list[tuple[Path, Path]], write: Callable[[], None]) -> Non
 
 def write_bytes_atomic(final: Path, tmp_dir: Path, data: bytes) -> int:
     return write_atomic(final, tmp_dir, lambda tmp: tmp.write_bytes(data))
+
+
+def write_image(final: Path, tmp_dir: Path, im, **params) -> int:
+    """A Pillow image saved atomically. Encoded in memory first: Pillow's JPEG (and other C)
+    encoders write to the file descriptor themselves and do not check for a short write, so on
+    a nearly full disk a truncated file came through without an error (#12, test_faults)."""
+    if str(params.get("format", "")).upper() == "TIFF":
+        # libtiff checks its own writes, and a print TIFF can be hundreds of MB: straight to disk.
+        return write_atomic(final, tmp_dir, lambda tmp: im.save(tmp, **params))
+    buffer = io.BytesIO()
+    im.save(buffer, **params)
+    return write_bytes_atomic(final, tmp_dir, buffer.getvalue())
 
 
 def clear_tmp(tmp_dir: Path) -> int:

@@ -7,13 +7,11 @@ cut; the site and pages then show these files and never decode a source again.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from PIL import Image
 
-from pipeline.atomic import write_atomic
+from pipeline.atomic import write_image
 from pipeline.config.profile import ImageOptions
 from pipeline.job import Job
 from pipeline.media.crop import choose_focus, crop_box
@@ -26,7 +24,6 @@ from pipeline.media.previews import (
     compared,
     fit,
     flatten,
-    shown_as_is,
     to_srgb,
     whole,
 )
@@ -56,12 +53,10 @@ def previews(job: Job, opts: ImageOptions) -> Job:
 def _save(job: Job, im: Image.Image, path: Path, **facts) -> Job:
     """JPEG, or WebP where the picture has transparency (the file name says which)."""
     if path.suffix == ".webp":
-        write_atomic(path, job.tmp_dir, lambda tmp: im.save(tmp, format="WEBP", quality=PREVIEW_QUALITY, method=2))
+        write_image(path, job.tmp_dir, im, format="WEBP", quality=PREVIEW_QUALITY, method=2)
     else:
         flat = flatten(im)
-        write_atomic(
-            path, job.tmp_dir, lambda tmp: flat.save(tmp, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0)
-        )
+        write_image(path, job.tmp_dir, flat, format="JPEG", quality=PREVIEW_QUALITY, subsampling=0)
     return job.with_output(
         path,
         format=path.suffix[1:].replace("jpg", "jpeg"),
@@ -77,16 +72,8 @@ def _ext(im: Image.Image) -> str:
 
 
 def _preview(job: Job, stem: str, im: Image.Image) -> tuple[Job, int]:
-    """The source as the pipeline read it; a copy of the file where a browser shows it as is."""
-    size = os.stat(job.source).st_size
-    if shown_as_is(dict(job.facts), size):
-        suffix = {"jpeg": "jpg"}.get(job.facts["format"], job.facts["format"])
-        path = job.out_dir / f"{stem}.preview.{suffix}"
-        write_atomic(path, job.tmp_dir, lambda tmp: shutil.copyfile(job.source, tmp))
-        width, height = int(job.facts["width"]), int(job.facts["height"])
-        return job.with_output(
-            path, role="preview", format=job.facts["format"], width=width, height=height, bytes=size, as_is=True
-        ), width
+    """The source as the pipeline read it. Always drawn from the pixels, never a copy of the
+    file: a damaged source the decoder read past would reach the page damaged."""
     job = _save(job, im, job.out_dir / f"{stem}.preview.{_ext(im)}", role="preview")
     return job, im.width
 

@@ -127,7 +127,7 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
         f"{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
         f"{', ' + str(len(report.removed)) + ' removed' if report.removed else ''}"
         f" in {time.monotonic() - started:.1f} s{' (interrupted)' if report.interrupted else ''}; "
-        f"report: {ws.report_path.relative_to(ws.root)}"
+        f"report: {ws.report_path.relative_to(ws.root)}, {ws.out.relative_to(ws.root) / 'site' / 'report.html'}"
     )
     if as_json:
         _print_json(report.as_dict())
@@ -250,6 +250,59 @@ def check(workspace: Path, as_json: bool) -> None:
 
 @cli.command()
 @workspace_option
+@click.option("-p", "--profile", help="Only this profile's proof (default: every profile with inputs).")
+@click.option("-i", "--input", "pattern", help='A full-page proof of each matching input ("hero.jpg", "inbox/web/*").')
+@click.option("--pdf-x", is_flag=True, help="Only print (CMYK) profiles, as PDF/X-4 with the profile's output ICC.")
+@click.option("--force", is_flag=True, help="Make the proofs again even when nothing they show changed.")
+@json_option
+def proof(workspace: Path, profile: str | None, pattern: str | None, pdf_x: bool, force: bool, as_json: bool) -> None:
+    """PDF proofs for clients in out/proofs/: a contact sheet per profile (<profile>.pdf), or a full
+    page per input with --input. Print profiles get PDF/X-4 in their CMYK; others an sRGB PDF.
+    Only proofs whose content changed are made again."""
+    from pipeline.config.workspace import Workspace
+    from pipeline.proofs.build import build_proofs
+
+    built = build_proofs(Workspace.open(workspace), profile=profile, pattern=pattern, pdf_x=pdf_x, force=force)
+    if as_json:
+        _print_json([b.__dict__ for b in built])
+        return
+    for b in built:
+        size = f"{b.bytes / 1e6:.1f} MB" if b.bytes >= 1e5 else f"{b.bytes / 1e3:.0f} kB"
+        how = f"made in {b.seconds:.1f} s" if b.made else "unchanged"
+        click.echo(f"{b.path}: {b.pages} page(s), {size}, {b.kind}; {how}")
+
+
+@cli.command()
+@workspace_option
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only inputs that arrived on this day (YYYY-MM-DD) or later.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "csv", "json"]),
+    default="html",
+    show_default=True,
+    help="html: the page of out/site/report.html; csv: one row per input; json: everything.",
+)
+def report(workspace: Path, since, fmt: str) -> None:
+    """The production report on stdout: per day and delivery folder what arrived, was processed,
+    failed (and why) or skipped, review states, time from arrival to output, the slowest inputs.
+    Every run also writes it to out/site/report.html."""
+    from pipeline.config.workspace import Workspace
+    from pipeline.reports.model import build_report
+    from pipeline.reports.output import as_csv, as_json, html
+
+    ws = Workspace.open(workspace)
+    data = build_report(ws, since=since.date().isoformat() if since else None)
+    text = {"csv": as_csv, "json": as_json}[fmt](data) if fmt != "html" else html(ws, data, home="")
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@workspace_option
 @click.option(
     "-p",
     "--port",
@@ -259,9 +312,17 @@ def check(workspace: Path, as_json: bool) -> None:
     help="Port on 127.0.0.1 (0: any free port).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes for the runs it starts.")
-def serve(workspace: Path, port: int, jobs: int | None) -> None:
+@click.option("--review", is_flag=True, help="Approve, request changes or reject on the asset pages (and in bulk).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any other than 127.0.0.1 shares the site on the network and needs the links "
+    "`crossmedia review invite NAME` prints.",
+)
+def serve(workspace: Path, port: int, jobs: int | None, review: bool, host: str) -> None:
     """Serve the preview site and pages on 127.0.0.1; run and rebuild when inputs, pages or
-    templates change, and reload the browser."""
+    templates change, and reload the browser. With --review, designers decide on the pages."""
     from pipeline.batch.engine import run as run_batch
     from pipeline.commands.publish import publish
     from pipeline.config.workspace import Workspace
@@ -272,7 +333,7 @@ def serve(workspace: Path, port: int, jobs: int | None) -> None:
     def build(ws: Workspace):
         return run_batch(ws, jobs=jobs, command="serve", after=(publish,))
 
-    serve_site(Workspace.open(workspace), build, port=port, echo=_err)
+    serve_site(Workspace.open(workspace), build, port=port, echo=_err, host=host, review=review)
 
 
 @cli.command()
@@ -291,6 +352,174 @@ def demo(workspace: Path, jobs: int | None) -> None:
     from pipeline.commands.demo import run_demo
 
     sys.exit(run_demo(workspace, jobs=jobs, echo=_err))
+
+
+@cli.command()
+@click.argument("channels", nargs=-1)
+@workspace_option
+@click.option("--list", "list_only", is_flag=True, help="Print the channels and their limits, then stop.")
+@click.option("--approved-only", is_flag=True, help="Only inputs whose review state is approved.")
+@click.option("--since", metavar="DATE", help="Only inputs processed on or after DATE (YYYY-MM-DD).")
+@json_option
+def deliver(
+    channels: tuple[str, ...], workspace: Path, list_only: bool, approved_only: bool, since: str | None, as_json: bool
+) -> None:
+    """Package what is new for each CHANNEL in out/deliveries/<channel>/<date>-<n>/ (files named for
+    the channel, manifest.json, a zip), each file checked against the platform's limits, then send
+    it where [deliver.<channel>] says. Exit 1 when an input failed a limit or a package could not
+    be sent; 75 when a run holds the workspace."""
+    from pipeline.deliver.package import deliver as deliver_to
+    from pipeline.deliver.package import list_channels
+
+    if list_only:
+        found = list_channels(workspace if (workspace / "crossmedia.toml").is_file() else None)
+        if as_json:
+            _print_json(found)
+            return
+        for c in found:
+            click.echo(f"{c['name']}: {c['description']}")
+            for line in c["limits"]:
+                click.echo(f"  {line}")
+        return
+    if not channels:
+        raise click.UsageError("name at least one channel (see `crossmedia deliver --list`)")
+    from pipeline.config.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    _setup_log(ws.root)
+    results = deliver_to(ws, list(channels), approved_only=approved_only, since=since, echo=_err)
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+    bad = any(r.failed or (r.target or {}).get("exit_code") for r in results)
+    sys.exit(ExitCode.INPUTS_FAILED if bad else ExitCode.OK)
+
+
+@cli.group(cls=Group)
+def review() -> None:
+    """Approve, request changes to or reject inputs; list review states; invite reviewers."""
+
+
+def _decide(decision: str, inputs: tuple[str, ...], workspace: Path, by: str, message: str) -> None:
+    from pipeline.config.workspace import Workspace
+    from pipeline.review.decisions import decide
+
+    written = decide(Workspace.open(workspace), list(inputs), decision, by, message)
+    for i, d in zip(dict.fromkeys(inputs), written, strict=True):
+        _err(f"{d['decision']}: {i} (version {d['version'][:12]}) by {d['by']}")
+
+
+def _decision_command(decision: str, summary: str):
+    @workspace_option
+    @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+    @click.option("--as", "by", required=True, metavar="NAME", help="Who decides (the reviewer's name).")
+    @click.option("-m", "--message", default="", metavar="TEXT", help="Comment (required for changes).")
+    def command(inputs: tuple[str, ...], workspace: Path, by: str, message: str) -> None:
+        _decide(decision, inputs, workspace, by, message)
+
+    command.__doc__ = summary + " INPUT is the workspace-relative path, as in out/report.json."
+    return command
+
+
+review.command("approve")(_decision_command("approved", "Approve the current version of each INPUT."))
+review.command("changes")(
+    _decision_command("changes", "Request changes to the current version of each INPUT (-m says what).")
+)
+review.command("reject")(_decision_command("rejected", "Reject the current version of each INPUT."))
+
+
+@review.command("list")
+@workspace_option
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "approved", "changes", "rejected"]),
+    help="Only inputs in this review state.",
+)
+@json_option
+def review_list_command(workspace: Path, state: str | None, as_json: bool) -> None:
+    """Every input's review state, approvals and decisions."""
+    from pipeline.config.workspace import Workspace
+    from pipeline.review.decisions import format_list, review_list
+
+    items = review_list(Workspace.open(workspace), state)
+    if as_json:
+        _print_json(items)
+    else:
+        click.echo(format_list(items))
+
+
+@review.command("invite")
+@workspace_option
+@click.argument("name")
+@click.option(
+    "--url",
+    default="http://HOST:8000/",
+    show_default=True,
+    help="Address `crossmedia serve --review --host` prints, to make the link with.",
+)
+def review_invite(workspace: Path, name: str, url: str) -> None:
+    """Make a review link for NAME (needed when the site is shared with --host); inviting a name
+    again replaces its link."""
+    from pipeline.config.workspace import Workspace
+    from pipeline.review.access import invite
+
+    token = invite(Workspace.open(workspace), name)
+    click.echo(f"{url.rstrip('/')}/site/index.html?token={token}")
+    _err(f"review link for {name}: send it to them only; `crossmedia review invite {name}` again revokes it")
+
+
+repo_option = click.option(
+    "--repo", help="restic repository (default: [backup] repo). The password: RESTIC_PASSWORD_FILE or RESTIC_PASSWORD."
+)
+
+
+@cli.group(cls=Group, invoke_without_command=True)
+@workspace_option
+@repo_option
+@click.pass_context
+def backup(ctx: click.Context, workspace: Path, repo: str | None) -> None:
+    """Back up the originals (watched folders, sidecars, profiles, pages, banner sources, config)
+    with a sha256 manifest into a restic repository. Exit 1 when the backup failed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipeline.backup.restic import backup as run_backup
+    from pipeline.backup.restic import summary_line
+    from pipeline.config.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    _setup_log(ws.root)
+    _err(summary_line(run_backup(ws, repo)))
+
+
+@backup.command("verify")
+@workspace_option
+@repo_option
+def backup_verify(workspace: Path, repo: str | None) -> None:
+    """Read back every pack of the repository and check it (restic check --read-data). Exit 1 when damaged."""
+    from pipeline.backup.restic import verify
+    from pipeline.config.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    _setup_log(ws.root)
+    _err(verify(ws, repo))
+
+
+@backup.command("restore")
+@workspace_option
+@repo_option
+@click.option("--input", "pattern", metavar="GLOB", help='Only originals matching GLOB, e.g. "inbox/web/*.jpg".')
+@click.option("--snapshot", default="latest", show_default=True, help="restic snapshot id.")
+@click.option(
+    "--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path), help="New or empty folder."
+)
+def backup_restore(workspace: Path, repo: str | None, pattern: str | None, snapshot: str, to: Path) -> None:
+    """Restore originals into a new folder and prove them byte-identical against the backup's
+    sha256 manifest. Exit 1 when a file is missing or differs."""
+    from pipeline.backup.restic import restore
+    from pipeline.config.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    _setup_log(ws.root)
+    _err(restore(ws, to, repo, pattern, snapshot))
 
 
 @cli.command()

@@ -28,6 +28,7 @@ from pipeline.commands.cli import cli
 from pipeline.config import profile, sidecar
 from pipeline.config import settings as config
 from pipeline.config.schema import key_table
+from pipeline.deliver import channels
 from pipeline.site import page_files
 
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->\n)(.*?<!-- end generated -->\n|)", re.S)
@@ -59,6 +60,11 @@ def cli_reference() -> str:
         command = cli.get_command(ctx, name)
         sub = click.Context(command, info_name=f"crossmedia {name}", **width)
         parts.append(f"## `crossmedia {name}`\n\n```\n{command.get_help(sub)}\n```\n")
+        if isinstance(command, click.Group):  # `crossmedia review approve`...: each subcommand's help (#14)
+            for subname in command.list_commands(sub):
+                subcommand = command.get_command(sub, subname)
+                inner = click.Context(subcommand, info_name=f"crossmedia {name} {subname}", parent=None, **width)
+                parts.append(f"### `crossmedia {name} {subname}`\n\n```\n{subcommand.get_help(inner)}\n```\n")
     return "\n".join(parts)
 
 
@@ -75,7 +81,24 @@ def sections() -> dict[str, Callable[[], str]]:
         "profile-file": lambda: table(profile._ProfileFile),  # description, extends: a profile's top-level keys
         "cli": cli_reference,
         "site-config": lambda: table(config.Site),  # [site] house style (#6)
+        "proofs-config": lambda: table(config.Proofs),  # [proofs] PDF proofs (#15)
+        "review-config": lambda: table(config.ReviewOptions),  # [review] approvals (#14)
         "page-file": lambda: _escape_html(page_files.reference()),  # pages/*.toml (#6)
+        "deliver-config": lambda: table(config.DeliverTarget),  # [deliver.<channel>] (#16)
+        "backup-config": lambda: table(config.BackupOptions),  # [backup] (#16)
+        "channel-file": lambda: (  # profiles/channels/*.toml (#16)
+            table(channels.ChannelFile)
+            + "\n`[image]`:\n\n"
+            + table(channels.ImageRules)
+            + "\n`[video]`:\n\n"
+            + table(channels.VideoRules)
+        ),
+        "channels": lambda: _escape_html(  # the built-in presets and their limits (#16)
+            "\n".join(
+                f"- `{c.name}`: {c.description}\n" + "".join(f"    - {line}\n" for line in channels.limits_text(c))
+                for c in channels.load_channels(None).values()
+            )
+        ),
     }
     for kind, cls in profile.SECTIONS.items():
         out[kind] = lambda cls=cls: table(cls)

@@ -142,6 +142,16 @@ def checks() -> list[dict]:
             required=False,
         )
     )
+    restic = shutil.which("restic")
+    results.append(
+        _check(
+            "restic",
+            restic,
+            _version([restic, "version"]) if restic else "not found (`crossmedia backup` cannot run)",
+            FIX_APT.format(pkg="restic"),
+            required=False,  # only backups need it; processing and delivery do not (#16)
+        )
+    )
     return results
 
 

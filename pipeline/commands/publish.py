@@ -11,6 +11,8 @@ from __future__ import annotations
 from pipeline.banners.spec import STATE, banner_files
 from pipeline.batch.report import RunReport
 from pipeline.config.workspace import Workspace
+from pipeline.reports.output import write_report
+from pipeline.review.decisions import annotate, review_of
 from pipeline.site.build import build_site
 from pipeline.site.check import check_notes
 
@@ -18,6 +20,7 @@ from pipeline.site.check import check_notes
 def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
+    annotate(report.items, review_of(ws))  # each input's review state, in out/report.json (#14)
     if banner_files(ws) or (ws.state / STATE).exists():
         # Imported only here: the banner builder (Selenium, the asset packer) is a fifth of a
         # run's start-up, and most workspaces have no banners.
@@ -25,5 +28,8 @@ def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
 
         build_banners(ws, report)  # out/banners/ (#7)
     written = build_site(ws, report, inputs_changed)  # out/site/: preview site and pages (#6)
+    # After the site (whose sweep keeps only what it wrote) and before the check (the index links
+    # it): the production report of this run, every run, since its "last run" changes each time (#15)
+    write_report(ws, report.as_dict())
     if written is not None:  # read back what the site build wrote, and the banners' pages (#6)
         report.notes.extend(check_notes(ws, only=written | set((ws.out / "banners").rglob("*.html"))))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pipeline.backup.restic import backup_warning, last_backup
 from pipeline.batch.lock import holder
 from pipeline.batch.store import Store
 from pipeline.batch.watch import watch_state
 from pipeline.config.workspace import Workspace
+from pipeline.review.decisions import review_list
 
 
 def status(ws: Workspace) -> dict:
@@ -18,7 +20,9 @@ def status(ws: Workspace) -> dict:
     finally:
         store.close()
     pending = []
+    newest = 0
     for cand in ws.scan():
+        newest = max(newest, cand.mtime_ns)
         row = rows.get(cand.rel)
         if row is None or (row.size, row.mtime_ns) != (cand.size, cand.mtime_ns) or row.profile != cand.profile:
             pending.append(cand.rel)
@@ -41,9 +45,20 @@ def status(ws: Workspace) -> dict:
             if r.status == "failed"
         ],
         "pending": pending,
+        "review": _review(ws),
         "last_run": runs[0] if runs else None,
         "lock": holder(ws.state),
         "watcher": watch_state(ws),
+        "backup": {"last": last_backup(ws), "warning": backup_warning(ws, newest / 1e9)},
+    }
+
+
+def _review(ws: Workspace) -> dict:
+    """Review states (#14): counts, and each input's {state, approvals, decisions}."""
+    items = review_list(ws)
+    return {
+        "counts": dict(Counter(i["state"] for i in items)),
+        "items": {i["input"]: {k: v for k, v in i.items() if k != "input"} for i in items},
     }
 
 
@@ -55,6 +70,9 @@ def format_status(data: dict) -> str:
     ]
     for profile, counts in data["profiles"].items():
         lines.append(f"  {profile}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    review = data.get("review") or {}
+    if review.get("counts"):
+        lines.append("review: " + ", ".join(f"{n} {s}" for s, n in sorted(review["counts"].items())))
     last = data["last_run"]
     if last:
         lines.append(f"last run: {last['started']} -> {last['finished'] or 'did not finish'}")
@@ -82,6 +100,12 @@ def format_status(data: dict) -> str:
             lines.append(f"watcher: not running (last seen {watcher.get('updated', '?')}, {watcher['state']})")
         if watcher.get("last_error"):
             lines.append(f"  last error: {watcher['last_error']}")
+    backup = data.get("backup") or {}
+    if backup.get("last"):
+        last = backup["last"]
+        lines.append(f"last backup: {last['time']}, snapshot {last['snapshot']} ({last['originals']} originals)")
+    if backup.get("warning"):
+        lines.append(f"warning: {backup['warning']}")
     if data["failed"]:
         lines.append("failed:")
         lines += [f"  {f['input']}: {f['error']}" for f in data["failed"]]

@@ -7,6 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, Literal
 
 from pipeline.config.schema import colour, font_list, key, load_table, positive, problem
 from pipeline.errors import ConfigError
@@ -113,6 +114,91 @@ class WatchOptions:
 
 
 @dataclass(frozen=True)
+class Proofs:
+    """`[proofs]`: the PDF proofs `crossmedia proof` makes (issue #15)."""
+
+    paper: Literal["A4", "Letter"] = key("A4", 'Paper size of proofs: "A4" or "Letter".', example='"Letter"')
+    per_page: int = key(
+        6,
+        "Assets per contact-sheet page: 4 (2x2), 6 (2x3) or 9 (3x3).",
+        check=lambda v: None if v in (4, 6, 9) else "must be 4, 6 or 9",
+        example="9",
+    )
+    marks: bool = key(False, "Crop marks and bleed on print (PDF/X-4) proofs.")
+    bleed_mm: float = key(
+        3.0,
+        "Bleed around the page when marks = true, in millimetres.",
+        check=lambda v: None if 0 <= v <= 20 else "must be between 0 and 20 mm",
+        example="5",
+    )
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    """`[review]`: how many approvals make an input approved (issue #14)."""
+
+    approvals: int = key(
+        1,
+        "Approvals (by different reviewers) an input's current version needs before it counts as approved.",
+        check=positive,
+        example="2",
+    )
+
+
+def _folder_target(value: str) -> str | None:
+    if "://" in value:
+        return (
+            "must be a folder on this machine (a mounted share is fine); remote targets (sftp://, s3://...) go "
+            'through `command`, e.g. command = ["rclone", "copy", "{package}", "remote:campaign"]'
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class DeliverTarget:
+    """`[deliver.<channel>]`: where a channel's finished packages go next (#16)."""
+
+    to: str = key(
+        "",
+        "Folder (absolute, or relative to the workspace) each complete package is copied into; empty: none.",
+        check=_folder_target,
+        example='"/mnt/share/instagram"',
+    )
+    command: list[str] = key(
+        [],
+        "Command run after each complete package, no shell; {package}, {zip}, {manifest}, {channel} are filled in. "
+        "Its exit code is recorded.",
+        example='["rclone", "copy", "{package}", "remote:campaign"]',
+    )
+    cut_long: bool = key(
+        False,
+        "Cut videos longer than the channel takes to its longest length (from the start of the kept part) instead "
+        "of failing them.",
+    )
+
+
+def _no_secret(value: str) -> str | None:
+    # rest:https://user:secret@host/ would put a password in the config; restic reads it from
+    # the environment instead (#16).
+    if re.search(r"://[^/@\s]*:[^/@\s]*@", value):
+        return "must not hold a password; give it in RESTIC_PASSWORD_FILE or RESTIC_PASSWORD"
+    return None
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    """`[backup]`: the restic repository the originals go into (#16). Never its password."""
+
+    repo: str = key(
+        "",
+        "restic repository: a folder (relative to the workspace or absolute), sftp:host:/path, s3:... "
+        "`--repo` overrides. The password comes only from RESTIC_PASSWORD_FILE or RESTIC_PASSWORD.",
+        check=_no_secret,
+        example='"/mnt/backup/campaign-restic"',
+    )
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     name: str = key("", "Shown in the preview site and reports.")
     jobs: int = key(
@@ -131,6 +217,21 @@ class WorkspaceConfig:
         default_factory=Site, metadata={"help": "House style of the preview site and pages, see [site]."}
     )
     watch: WatchOptions = dataclasses.field(default_factory=WatchOptions, metadata={"help": "Watch mode, see [watch]."})
+    # Channel name -> DeliverTarget; the tables are checked one by one in load_config (a dict of
+    # tables has no dataclass to check it against), the names by pipeline.deliver.
+    deliver: dict[str, Any] = key(
+        {},
+        "Where each channel's packages go next, see [deliver.<channel>].",
+        check=lambda v: next((f"[deliver.{k}] must be a table" for k, t in v.items() if not isinstance(t, dict)), None),
+        example='{ instagram-feed = { to = "/mnt/share/instagram" } }',
+    )
+    backup: BackupOptions = dataclasses.field(
+        default_factory=BackupOptions, metadata={"help": "The restic repository of the originals, see [backup]."}
+    )
+    review: ReviewOptions = dataclasses.field(
+        default_factory=ReviewOptions, metadata={"help": "Review and approval, see [review]."}
+    )
+    proofs: Proofs = dataclasses.field(default_factory=Proofs, metadata={"help": "PDF proofs, see [proofs]."})
 
 
 DEFAULT_CONFIG = """\
@@ -178,9 +279,12 @@ def load_config(root: Path) -> WorkspaceConfig:
         ) from None
     problems: list[str] = []
     config = load_table(WorkspaceConfig, table, path, "", problems)
+    targets = {}
+    for channel, sub in (config.deliver if config else {}).items():
+        targets[channel] = load_table(DeliverTarget, sub, path, f"deliver.{channel}", problems)
     if problems:
         raise ConfigError(problems)
-    return config
+    return dataclasses.replace(config, deliver=targets) if targets else config
 
 
 def check_folder_profiles(config: WorkspaceConfig, profiles, path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms
 
-from pipeline.atomic import write_atomic
+from pipeline.atomic import write_image
 from pipeline.config.profile import ImageOptions
 from pipeline.job import Frame
 
@@ -81,7 +81,4 @@ def encode(
     if fmt == "gif" and not frames and im.mode not in ("P", "L"):
         im = im.convert("RGBA") if im.mode in ("RGBA", "LA") else im.convert("RGB")
 
-    def write(tmp: Path) -> None:
-        im.save(tmp, format=fmt.upper(), **params)
-
-    return write_atomic(final, tmp_dir, write)
+    return write_image(final, tmp_dir, im, format=fmt.upper(), **params)

@@ -25,7 +25,6 @@ PREVIEW_WIDTH = 1200  # source previews and "before" images: enough for a design
 # Near-lossless, so that a comparison shows the rendition's loss, not ours: the source preview
 # is also the "before" of every uncropped comparison.
 PREVIEW_QUALITY = 95
-AS_IS_BYTES = 2_000_000  # larger sources are redrawn smaller even when a browser could show them
 SHARE_SIZE = (1200, 630)  # Open Graph / Twitter summary_large_image
 SHARE_ASPECT = 1200 / 630
 COMPARE_MAX = 1280  # the rendition a comparison shows is the largest up to this width
@@ -34,19 +33,6 @@ FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
 WEB_FORMATS = ("avif", "webp", "jpeg", "png", "gif", "svg")
 # Roles of the pictures made for people; a rendition proper has no role.
 PREVIEW_ROLES = ("preview", "before", "proof", "share")
-
-
-def shown_as_is(facts: dict, size: int) -> bool:
-    """Can a browser show the source file itself as the pipeline sees it? (a web format, no
-    colour conversion, upright, not larger than a preview): then it is copied, not redrawn."""
-    return (
-        facts.get("format") in ("jpeg", "png", "webp", "gif")
-        and facts.get("mode") in ("RGB", "RGBA", "L", "LA", "P")
-        and not facts.get("colour_converted_from")
-        and facts.get("orientation", 1) == 1
-        and 0 < int(facts.get("width") or 0) <= PREVIEW_WIDTH
-        and 0 < size <= AS_IS_BYTES
-    )
 
 
 def compared(renditions: list[dict], cmyk: bool) -> dict[str, dict]:

@@ -26,12 +26,15 @@ from markupsafe import Markup
 
 from pipeline.batch.store import Row, Store, now, read_generation
 from pipeline.config.workspace import Workspace
+from pipeline.review.decisions import generation as review_generation
+from pipeline.review.decisions import review_of
 from pipeline.site.facts import outputs_of
 from pipeline.site.media import Media, Shown, displayable, out_rel
 from pipeline.site.page_files import output_name, page_files
 from pipeline.site.pages import PageBuilder, PageResult
 from pipeline.site.preview import Chrome, Img, Link, PreviewSite, asset_page_path
 from pipeline.site.render import Writer, environment, href
+from pipeline.site.review import Versions
 from pipeline.templates import BUILTIN_TEMPLATES
 
 log = logging.getLogger("crossmedia")
@@ -70,6 +73,7 @@ def fingerprint(ws: Workspace, generation: str | None = None) -> str:
     not row by row: a run that changed nothing does no work per input here (#12)."""
     h = hashlib.sha256(VERSION.encode())
     h.update((read_generation(ws.state / "state.db") if generation is None else generation).encode())
+    h.update(review_generation(ws.state / "state.db").encode())  # a review decision changes pages (#14)
     here = Path(__file__).resolve().parent  # the builder itself: an upgrade rebuilds the site
     files = [ws.root / "crossmedia.toml", *page_files(ws), *sorted(here.glob("*.py"))]
     for folder in (ws.root / "site_templates", BUILTIN_TEMPLATES):
@@ -191,7 +195,8 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
             page_links.append(Link(result.title, href("site/index.html", output_name(path)), f"{result.file}{warned}"))
         entries[result.file] = entry
 
-    preview = PreviewSite(ws, rows, media, chrome_for)
+    versions = Versions(ws)
+    preview = PreviewSite(ws, rows, media, chrome_for, review_of(ws), versions)
     try:
         asset_tpl = env.get_template("asset.html")
         for row in preview.rows:
@@ -202,7 +207,8 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
     except TemplateError as e:  # a workspace template of the preview site that does not render
         notes.append(f"preview site not built: template {getattr(e, 'name', '') or ''} failed: {e}")
         writer.written |= {p for p in (ws.out / "site").rglob("*.html")} if (ws.out / "site").is_dir() else set()
-    _sweep(ws, writer.written | media.used)
+    versions.save()
+    _sweep(ws, writer.written | media.used | versions.used)
     if written is not None:
         written |= writer.changed
     ws.save_state(STATE, {"fingerprint": built_from, "built": started, "pages": entries, "media_made": media.made})

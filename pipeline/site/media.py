@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.atomic import write_atomic
+from pipeline.atomic import write_image
 from pipeline.batch.store import Row
 from pipeline.config.workspace import Workspace
 from pipeline.media.previews import PREVIEW_WIDTH, SHARE_SIZE, WEB_FORMATS, fit, flatten, whole
@@ -125,10 +125,10 @@ class Media:
         except OSError:
             return None
         if alpha:
-            write_atomic(path, self.ws.tmp, lambda tmp: small.save(tmp, format="WEBP", quality=82, method=2))
+            write_image(path, self.ws.tmp, small, format="WEBP", quality=82, method=2)
         else:
             flat = flatten(small)
-            write_atomic(path, self.ws.tmp, lambda tmp: flat.save(tmp, format="JPEG", quality=82, subsampling=0))
+            write_image(path, self.ws.tmp, flat, format="JPEG", quality=82, subsampling=0)
         self.used.add(path)
         self.made += 1
         return Shown(path.relative_to(self.ws.out).as_posix(), small.width, small.height)

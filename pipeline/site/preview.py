@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import posixpath
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -30,6 +32,7 @@ from pipeline.batch.store import Row
 from pipeline.config.workspace import Workspace
 from pipeline.media.previews import FORMAT_ORDER, PREVIEW_ROLES, compared
 from pipeline.names import safe_name
+from pipeline.review.decisions import PENDING, STATES, Review
 from pipeline.site.facts import (
     AUDIO_TYPES,
     VIDEO_TYPES,
@@ -42,6 +45,7 @@ from pipeline.site.facts import (
 )
 from pipeline.site.media import THUMB_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.site.render import href, nice_bytes
+from pipeline.site.review import STATE_LABEL, ReviewView, Versions, attention, review_view
 
 
 # Contexts ------------------------------------------------------------------------------------
@@ -79,6 +83,10 @@ class Card:
     warnings: int
     error: str | None
     search: str  # lower-case text the search box matches
+    review: str = "pending"  # pending | approved | changes | rejected (issue #14)
+    review_label: str = "pending review"
+    first_warning: str = ""
+    attention: int = 3  # sort key: needs attention first
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class IndexPage:
     failed: list[Card]
     pages: list[Link]
     banners: list[Link]
+    review_states: list[str] = ()  # for the review filter
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,8 @@ class AssetPage:
     players: list[Player]
     renditions: list[RenditionRow]
     quarantine: str | None  # where the error and a copy are (text: quarantine/ is outside out/)
+    review: ReviewView | None = None
+    sidecar: list[Fact] = ()  # alt, title, credit from the input's sidecar (#14)
 
 
 # Paths ---------------------------------------------------------------------------------------
@@ -182,8 +193,18 @@ def asset_page_path(row: Row) -> str:
 
 # Building ------------------------------------------------------------------------------------
 class PreviewSite:
-    def __init__(self, ws: Workspace, rows: dict[str, Row], media: Media, chrome_for):
+    def __init__(
+        self,
+        ws: Workspace,
+        rows: dict[str, Row],
+        media: Media,
+        chrome_for,
+        reviews: dict[str, Review] | None = None,
+        versions: Versions | None = None,
+    ):
         self.ws = ws
+        self.reviews = reviews or {}
+        self.versions = versions
         self.rows = sorted(rows.values(), key=lambda r: (r.profile, r.input))
         self.media = media
         self.chrome_for = chrome_for  # page path -> Chrome
@@ -234,6 +255,10 @@ class PreviewSite:
 
     def card(self, page: str, row: Row, with_thumb: bool = True) -> Card:
         name = PurePosixPath(row.input).name
+        state = self.reviews.get(row.input, PENDING).state
+        thumb = self.thumb(page, row) if with_thumb else None
+        if thumb is not None and self.versions is not None:  # kept, to show beside a later version
+            self.versions.keep(row, _out_path(page, thumb.src), thumb.width, thumb.height)
         return Card(
             name=name,
             input=row.input,
@@ -241,15 +266,20 @@ class PreviewSite:
             media=row.media,
             status=row.status,
             href=href(page, asset_page_path(row)),
-            thumb=self.thumb(page, row) if with_thumb else None,
+            thumb=thumb,
             warnings=len(row.warnings),
             error=row.error,
             search=f"{row.input} {row.profile} {row.media}".lower(),
+            review=state,
+            review_label=STATE_LABEL[state],
+            first_warning=row.warnings[0] if row.warnings else "",
+            attention=attention(row.status, len(row.warnings), state),
         )
 
     def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
         page = "site/index.html"
-        cards = [self.card(page, r) for r in self.rows]
+        # Needs attention first: failed, changes requested or rejected, warnings, pending, approved (#14)
+        cards = sorted((self.card(page, r) for r in self.rows), key=lambda c: (c.attention, c.profile, c.input))
         status = Counter(r.status for r in self.rows)
         counts = [
             Count("assets", len(cards), "total"),
@@ -268,6 +298,7 @@ class PreviewSite:
             failed=[c for c in cards if c.status == "failed"],
             pages=pages,
             banners=banners,
+            review_states=list(STATES),
         )
 
     def asset(self, row: Row) -> AssetPage:
@@ -305,6 +336,18 @@ class PreviewSite:
             players=self._players(page, row, outs),
             renditions=[self._rendition(page, row, r) for r in outs if r.get("role") not in PREVIEW_ROLES],
             quarantine=_quarantine(row),
+            review=self._review(page, row),
+            sidecar=_sidecar(row),
+        )
+
+    def _review(self, page: str, row: Row) -> ReviewView:
+        previous = self.versions.previous(row) if self.versions is not None else None
+        if previous is not None:
+            path, w, h, version = previous
+            previous = (href(page, path), w, h, version[:12])
+        duration = row.facts.get("kept_duration") or row.facts.get("duration")
+        return review_view(
+            self.ws, row, self.reviews.get(row.input), page, previous, float(duration) if duration else None
         )
 
     def _rendition(self, page: str, row: Row, r: dict) -> RenditionRow:
@@ -428,6 +471,22 @@ class PreviewSite:
                 )
             )
         return players
+
+
+def _sidecar(row: Row) -> list[Fact]:
+    """What the sidecar says about the input, as the worker stored it (facts.sidecar)."""
+    said = row.facts.get("sidecar") if isinstance(row.facts, dict) else None
+    if not isinstance(said, dict):
+        return []
+    return [Fact(label, str(said[key])) for key, label in SIDECAR_TEXT if said.get(key)]
+
+
+SIDECAR_TEXT = (("title", "Title"), ("alt", "Alt text"), ("credit", "Credit"))
+
+
+def _out_path(page: str, src: str) -> str:
+    """An href made by `href(page, ...)` back to its out/-relative path."""
+    return posixpath.normpath(posixpath.join(posixpath.dirname(page), urllib.parse.unquote(src)))
 
 
 def _quarantine(row: Row) -> str | None:

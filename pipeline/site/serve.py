@@ -16,21 +16,30 @@ written to the files on disk, which stay static and work from file://.
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import http.server
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from functools import partial
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from pipeline.batch.report import RunReport
 from pipeline.config.workspace import Workspace
 from pipeline.errors import CrossmediaError, LockedError
+from pipeline.review import access
+from pipeline.review.decisions import ReviewError, decide
+from pipeline.review.decisions import generation as review_generation
 
 log = logging.getLogger("crossmedia")
 
 VERSION_PATH = "/__crossmedia/version"
+REVIEW_PATH = "/__crossmedia/review"
+LOOPBACK = ("127.0.0.1", "localhost")
 RELOAD = """<script>/* added by crossmedia serve, not on disk */
 (function () {{
   var seen = "{version}";
@@ -55,20 +64,44 @@ def site_version(ws_root: Path) -> str:
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files from out/, HTML with the reload script, nothing outside out/."""
+    """Static files from out/, HTML with the reload script, nothing outside out/. With `review`,
+    also review forms and their POSTs (issue #14, pipeline.review.access); with `shared` (bound
+    to another address than loopback), every request needs a reviewer's token."""
 
     ws_root: Path
     port: int
+    review: bool = False
+    shared: bool = False
+    secret: bytes = b""
+    wake: threading.Event | None = None  # set after a decision: rebuild the site now
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         log.debug("serve: " + format, *args)
 
     def _host_ok(self) -> bool:
+        if self.shared:  # any name of this machine; the token guards (a rebound name has no cookie)
+            return True
         host = (self.headers.get("Host") or "").lower()
         return host in {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
 
+    def _token(self) -> str | None:
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            return None
+        morsel = cookie.get(access.COOKIE)
+        return morsel.value if morsel else None
+
+    def _who(self) -> tuple[bool, str | None]:
+        """(allowed, reviewer's name from the token or None on loopback)."""
+        if not self.shared:
+            return True, None
+        name = access.reviewer(Workspace.open(self.ws_root), self._token())
+        return name is not None, name
+
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
     def send_head(self):
@@ -76,6 +109,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_error(403, "crossmedia serve answers only to 127.0.0.1 and localhost")
             return None
         path = self.path.split("?", 1)[0].split("#", 1)[0]
+        if self.shared:
+            token = (parse_qs(urlsplit(self.path).query).get("token") or [""])[0]
+            if token:  # an invitation link: keep the token in a cookie, then drop it from the address
+                if access.reviewer(Workspace.open(self.ws_root), token) is None:
+                    self.send_error(403, "this review link is not valid (any more): ask for a new one")
+                    return None
+                self.send_response(303)
+                self.send_header(
+                    "Set-Cookie", f"{access.COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"
+                )
+                self.send_header("Location", path if path not in ("", "/") else "/site/index.html")
+                self.end_headers()
+                return None
+            if not self._who()[0]:
+                self.send_error(403, "open the review link you were given (crossmedia review invite NAME makes one)")
+                return None
         if path in ("", "/"):
             self.send_response(302)
             self.send_header("Location", "/site/index.html")
@@ -95,11 +144,67 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return None
         if local.is_file() and local.suffix.lower() in (".html", ".htm"):
             html = local.read_text(encoding="utf-8", errors="replace")
+            if self.review:
+                html = self._review_markup(html)
             script = RELOAD.format(version=site_version(self.ws_root), path=VERSION_PATH)
             at = html.lower().rfind("</body>")
             html = html[:at] + script + html[at:] if at >= 0 else html + script
             return self._text(html.encode("utf-8"), "text/html; charset=utf-8")
         return super().send_head()
+
+    def _review_markup(self, html: str) -> str:
+        """Turn on the review forms the static pages carry hidden (pipeline.site templates mark
+        them `data-review-only hidden`), fill in the CSRF token and, with a token, the name."""
+        name = self._who()[1]
+        token = access.csrf_token(self.secret, name or access.LOCAL)
+        html = html.replace(" data-review-only hidden", " data-review-only")
+        html = html.replace(" data-review-form ", f' action="{REVIEW_PATH}" ')  # no action on disk: file:// has none
+        html = html.replace(" data-static-only>", " data-static-only hidden>")
+        html = html.replace('name="csrf" value=""', f'name="csrf" value="{token}"')
+        if name:
+            html = html.replace('name="by" value=""', f'name="by" value="{html_lib.escape(name)}" readonly')
+        return html
+
+    def do_POST(self):  # noqa: N802 - the base class's naming
+        if not self._host_ok():
+            return self.send_error(403, "crossmedia serve answers only to 127.0.0.1 and localhost")
+        if urlsplit(self.path).path != REVIEW_PATH or not self.review:
+            return self.send_error(405, "only review decisions are posted here (crossmedia serve --review)")
+        allowed, name = self._who()
+        if not allowed:
+            return self.send_error(403, "open the review link you were given (crossmedia review invite NAME makes one)")
+        if not access.origin_ok(self.headers.get("Origin"), self.headers.get("Host") or ""):
+            return self.send_error(403, "refused: the form was sent from another site")
+        try:
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:
+            return self.send_error(411, "a review form needs a Content-Length")
+        if length > access.MAX_BODY:
+            # Read (and drop) a body up to a few MB, so the browser gets the answer rather than a
+            # reset connection; anything larger is cut off.
+            self.close_connection = True
+            left = length if length <= 16 * access.MAX_BODY else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            return self.send_error(413, f"review form too large ({length} bytes, at most {access.MAX_BODY})")
+        body = self.rfile.read(length)
+        try:
+            req = access.parse(body)
+            if not access.csrf_ok(self.secret, name or access.LOCAL, req.csrf):
+                return self.send_error(403, "refused: the form's CSRF token is missing or wrong; reload the page")
+            decide(Workspace.open(self.ws_root), req.inputs, req.decision, name or req.by, req.comment, req.pin)
+        except ReviewError as e:
+            status = 404 if str(e).startswith("not an input") else 400
+            return self.send_error(status, str(e))
+        if self.wake is not None:
+            self.wake.set()
+        self.send_response(303)
+        self.send_header("Location", req.back + "#review")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _text(self, body: bytes, kind: str):
         import io
@@ -111,11 +216,19 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return io.BytesIO(body)
 
 
-def make_server(ws: Workspace, port: int = 8000) -> http.server.ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1:port (0: any free port) serving ws.out."""
+def make_server(
+    ws: Workspace, port: int = 8000, host: str = "127.0.0.1", review: bool = False, wake: threading.Event | None = None
+) -> http.server.ThreadingHTTPServer:
+    """An HTTP server on host:port (0: any free port) serving ws.out; `review`: with review forms.
+    Any other address than loopback needs reviewers' tokens (`crossmedia review invite`)."""
     ws.out.mkdir(parents=True, exist_ok=True)
-    handler = type("WorkspaceHandler", (Handler,), {"ws_root": ws.root})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(ws.out)))
+    shared = host not in LOOPBACK
+    handler = type(
+        "WorkspaceHandler",
+        (Handler,),
+        {"ws_root": ws.root, "review": review, "shared": shared, "secret": secrets.token_bytes(32), "wake": wake},
+    )
+    server = http.server.ThreadingHTTPServer((host, port), partial(handler, directory=str(ws.out)))
     handler.port = server.server_address[1]
     server.daemon_threads = True
     return server
@@ -158,6 +271,7 @@ class Watcher:
             h.update(f"config\0{st.st_size}\0{st.st_mtime_ns}".encode())
         except OSError:
             pass
+        h.update(review_generation(self.root / ".crossmedia" / "state.db").encode())  # a decision: rebuild (#14)
         return h.hexdigest()
 
     def tick(self) -> bool:
@@ -193,18 +307,32 @@ class Watcher:
 
 
 def serve(
-    ws: Workspace, build: Build, port: int = 8000, echo: Callable[[str], None] = print, interval: float = 1.0
+    ws: Workspace,
+    build: Build,
+    port: int = 8000,
+    echo: Callable[[str], None] = print,
+    interval: float = 1.0,
+    host: str = "127.0.0.1",
+    review: bool = False,
 ) -> None:
     """Serve until interrupted: HTTP in a thread, the watcher in this (main) thread."""
-    server = make_server(ws, port)
+    wake = threading.Event()  # a decision was made: look now rather than at the next tick
+    server = make_server(ws, port, host=host, review=review, wake=wake)
     watcher = Watcher(ws.root, build, echo)
     thread = threading.Thread(target=server.serve_forever, name="crossmedia-serve", daemon=True)
     thread.start()
-    stop = threading.Event()
     try:
         watcher.tick()
-        echo(f"serving {ws.out} on http://127.0.0.1:{server.server_address[1]}/site/index.html (Ctrl-C stops)")
-        while not stop.wait(interval):
+        shown = "127.0.0.1" if host in LOOPBACK else host
+        echo(f"serving {ws.out} on http://{shown}:{server.server_address[1]}/site/index.html (Ctrl-C stops)")
+        if review:
+            echo(
+                "review: buttons on every asset page"
+                + ("; reviewers need a link from `crossmedia review invite NAME`" if host not in LOOPBACK else "")
+            )
+        while True:
+            wake.wait(interval)
+            wake.clear()
             watcher.tick()
     finally:
         server.shutdown()
