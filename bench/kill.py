@@ -365,6 +365,7 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
         "site.json",
         "tmp",
         "templates",
+        "versions",  # pictures of earlier versions, for the review pages (#14)
     }
     stray = [p.name for p in (ws / ".crossmedia").iterdir() if p.name not in known]
     stray += [f"tmp/{p.name}" for p in (ws / ".crossmedia" / "tmp").glob("*")]

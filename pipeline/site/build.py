@@ -133,14 +133,16 @@ def build_site(ws: Workspace, report, inputs_changed: bool) -> set[Path] | None:
     written = None
     if inputs_changed or site_changed(ws):
         written = set()
-        report.notes.extend(build(ws, report.started, written))
+        report.notes.extend(build(ws, report.started, written, report_link=True))
     report_pages(ws, report)
     return written
 
 
-def build(ws: Workspace, started: str | None = None, written: set[Path] | None = None) -> list[str]:
+def build(
+    ws: Workspace, started: str | None = None, written: set[Path] | None = None, report_link: bool = False
+) -> list[str]:
     """Build out/site/ from the store now; return notes for the report. `written` collects
-    the files whose bytes changed."""
+    the files whose bytes changed. `report_link`: the publish step writes report.html next."""
     started = started or now()
     rows, generation = _rows(ws)
     built_from = fingerprint(ws, generation)
@@ -202,7 +204,8 @@ def build(ws: Workspace, started: str | None = None, written: set[Path] | None =
         for row in preview.rows:
             writer.write(asset_page_path(row), asset_tpl.render(page=preview.asset(row)))
         writer.write(
-            "site/index.html", env.get_template("index.html").render(page=preview.index(page_links, _banners(ws)))
+            "site/index.html",
+            env.get_template("index.html").render(page=preview.index(page_links, _banners(ws), report_link)),
         )
     except TemplateError as e:  # a workspace template of the preview site that does not render
         notes.append(f"preview site not built: template {getattr(e, 'name', '') or ''} failed: {e}")

@@ -115,6 +115,7 @@ class IndexPage:
     pages: list[Link]
     banners: list[Link]
     review_states: list[str] = ()  # for the review filter
+    report_link: bool = False  # the publish step writes report.html beside the index (#15)
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ class PreviewSite:
             attention=attention(row.status, len(row.warnings), state),
         )
 
-    def index(self, pages: list[Link], banners: list[Link]) -> IndexPage:
+    def index(self, pages: list[Link], banners: list[Link], report_link: bool = False) -> IndexPage:
         page = "site/index.html"
         # Needs attention first: failed, changes requested or rejected, warnings, pending, approved (#14)
         cards = sorted((self.card(page, r) for r in self.rows), key=lambda c: (c.attention, c.profile, c.input))
@@ -299,6 +300,7 @@ class PreviewSite:
             pages=pages,
             banners=banners,
             review_states=list(STATES),
+            report_link=report_link,
         )
 
     def asset(self, row: Row) -> AssetPage:
