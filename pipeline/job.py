@@ -50,6 +50,7 @@ class Result:
     seconds: float = 0.0
     traceback: str = ""  # for a bug of ours: the parent writes it to .crossmedia/crossmedia.log
     retry: bool = False  # failed for a reason that is not the input's (disk full): retried next run
+    worker: str = ""  # where it ran, "host:pid" (#13: a cluster's report says which machine did what)
 
 
 @dataclass(frozen=True)

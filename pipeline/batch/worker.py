@@ -7,6 +7,7 @@ our code is a failed Result too (the run goes on), with its traceback in the log
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import logging
@@ -14,6 +15,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -71,6 +73,11 @@ def init_worker(memory_mb: int, engine_pid: int | None = None, progress_channel=
         progress_channel.cancel_join_thread()  # a worker's exit never waits on undelivered progress
     if engine_pid is not None:
         threading.Thread(target=_end_with, args=(engine_pid,), daemon=True, name="end-with-engine").start()
+    cap_memory(memory_mb)
+
+
+def cap_memory(memory_mb: int) -> None:
+    """[limits] memory_mb as this process's address-space cap (local workers and Dask workers)."""
     limit = memory_mb * 1024 * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
@@ -110,6 +117,12 @@ def workspace(root: str) -> Workspace:
 
 @contextmanager
 def time_limit(seconds: int):
+    if threading.current_thread() is not threading.main_thread():
+        # A Dask worker runs tasks in a thread, where SIGALRM cannot be used (#13).
+        with _thread_time_limit(seconds):
+            yield
+        return
+
     def expire(signum, frame):
         raise JobTimeout()
 
@@ -120,6 +133,34 @@ def time_limit(seconds: int):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _thread_time_limit(seconds: int):
+    """The same limit in a worker thread: JobTimeout raised asynchronously in it when time is up.
+    Like the alarm, it lands between bytecodes (our ffmpeg runner waits in short slices); C code
+    that never returns is the coordinator's to give up on, as the local pool does."""
+    ident = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def expire() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(JobTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["done"] = True
+            if state["fired"]:  # set but maybe not delivered yet: it must not land after the job
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+        timer.cancel()
 
 
 def file_sha256(path: Path) -> str:
@@ -144,7 +185,15 @@ def route(path: Path) -> tuple[str, str]:
 
 
 def process(task: Task) -> Result:
-    """Process one input completely; never raises for anything the input can do."""
+    """Process one input completely; never raises for anything the input can do. The Result
+    says where it ran (#13: on a cluster, which machine and process)."""
+    return replace(_process(task), worker=f"{_HOST}:{os.getpid()}")
+
+
+_HOST = socket.gethostname()
+
+
+def _process(task: Task) -> Result:
     # Imported on the first input, not with this module: the engine imports this module for the
     # pool, and the stages bring numpy, ffmpeg-python and libvips (0.16 s, 23 MiB) that a no-op
     # run never needs. Workers pay it once; the fork server does not preload it.

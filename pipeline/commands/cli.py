@@ -5,6 +5,7 @@ With --json, stdout is one JSON document; text and progress go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,6 +34,17 @@ workspace_option = click.option(
     help="The workspace folder (where crossmedia.toml is).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+# Where inputs are processed (#13): this machine's worker processes, or a Dask cluster.
+executor_option = click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    help="Process on this machine (local) or on a Dask cluster (dask). Default: [executor] kind.",
+)
+scheduler_option = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler, e.g. tcp://sched:8786. Default: [executor] scheduler, else DASK_SCHEDULER_ADDRESS.",
+)
 
 
 def _err(message: str) -> None:
@@ -100,8 +112,10 @@ def init(folder: Path, name: str | None) -> None:
     type=click.IntRange(min=1),
     help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
 )
+@executor_option
+@scheduler_option
 @json_option
-def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
+def run(workspace: Path, jobs: int | None, executor: str | None, scheduler: str | None, as_json: bool) -> None:
     """Process what is new or changed in the watched folders, once (for cron).
 
     Writes out/report.json. Exit code: 0 all inputs fine, 1 some inputs failed (quarantined),
@@ -110,16 +124,19 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     from pipeline.batch.forkserver import start_early
 
     start_early()  # boots while the engine is imported and the workspace loaded
+    from pipeline.batch.cluster import pool_factory
     from pipeline.batch.engine import run as run_batch
     from pipeline.batch.progress import Progress
     from pipeline.commands.publish import publish
     from pipeline.config.workspace import Workspace
 
     ws = Workspace.open(workspace)
+    factory = pool_factory(ws, executor, scheduler)
     _setup_log(ws.root)
     started = time.monotonic()
-    with Progress() as progress:
-        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step, after=(publish,))
+    pool = factory(ws, jobs) if factory else None  # None: the engine's own local pool
+    with Progress() as progress, pool or contextlib.nullcontext():
+        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step, after=(publish,), pool=pool)
     for note in report.notes:
         _err(f"note: {note}")
     c = report.counts
@@ -153,18 +170,29 @@ def run(workspace: Path, jobs: int | None, as_json: bool) -> None:
     type=click.IntRange(min=1),
     help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
 )
-def watch(workspace: Path, poll: bool | None, settle: float | None, jobs: int | None) -> None:
+@executor_option
+@scheduler_option
+def watch(
+    workspace: Path,
+    poll: bool | None,
+    settle: float | None,
+    jobs: int | None,
+    executor: str | None,
+    scheduler: str | None,
+) -> None:
     """Process files as they land in the watched folders, once they are complete.
 
     Catches up with what arrived while no watcher ran, then waits for files to settle. Holds the
     workspace like a run (a `crossmedia run` meanwhile exits 75). Stop with Ctrl-C or SIGTERM:
     inputs in flight finish, then exit 130.
     """
+    from pipeline.batch.cluster import pool_factory
     from pipeline.batch.watch import Watcher
     from pipeline.commands.publish import publish
     from pipeline.config.workspace import Workspace
 
     ws = Workspace.open(workspace)
+    factory = pool_factory(ws, executor, scheduler)
     _setup_log(ws.root)
     options = ws.config.watch
     watcher = Watcher(
@@ -174,19 +202,22 @@ def watch(workspace: Path, poll: bool | None, settle: float | None, jobs: int | 
         jobs=jobs,
         rescan=options.rescan,
         after=(publish,),
+        pool_factory=factory,
     )
     sys.exit(watcher.run())
 
 
 @cli.command()
 @workspace_option
+@scheduler_option
 @json_option
-def status(workspace: Path, as_json: bool) -> None:
-    """What was processed, what failed and why, what is waiting, and who holds the workspace."""
+def status(workspace: Path, scheduler: str | None, as_json: bool) -> None:
+    """What was processed, what failed and why, what is waiting, who holds the workspace, and the
+    Dask cluster's workers when one is configured."""
     from pipeline.commands.status import status as get_status
     from pipeline.config.workspace import Workspace
 
-    data = get_status(Workspace.open(workspace))
+    data = get_status(Workspace.open(workspace), scheduler=scheduler)
     if as_json:
         _print_json(data)
         return
@@ -523,12 +554,21 @@ def backup_restore(workspace: Path, repo: str | None, pattern: str | None, snaps
 
 
 @cli.command()
+@scheduler_option
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With a cluster: check that every worker sees this workspace and has its profiles.",
+)
 @json_option
-def doctor(as_json: bool) -> None:
-    """Check ffmpeg, ffprobe, codecs, Pillow formats, ICC profiles, rsvg-convert and Chromium."""
-    from pipeline.commands.doctor import checks, format_checks
+def doctor(scheduler: str | None, workspace: Path | None, as_json: bool) -> None:
+    """Check ffmpeg, ffprobe, codecs, Pillow formats, ICC profiles, rsvg-convert and Chromium; with
+    a Dask scheduler (--scheduler, [executor] scheduler or DASK_SCHEDULER_ADDRESS), every worker too."""
+    from pipeline.commands.doctor import checks, cluster_checks, format_checks
 
-    results = checks()
+    results = checks() + cluster_checks(scheduler, workspace)
     if as_json:
         _print_json(results)
     else:

@@ -86,6 +86,7 @@ def sections() -> dict[str, Callable[[], str]]:
         "page-file": lambda: _escape_html(page_files.reference()),  # pages/*.toml (#6)
         "deliver-config": lambda: table(config.DeliverTarget),  # [deliver.<channel>] (#16)
         "backup-config": lambda: table(config.BackupOptions),  # [backup] (#16)
+        "executor-config": lambda: table(config.ExecutorOptions),  # [executor]: local or a Dask cluster (#13)
         "channel-file": lambda: (  # profiles/channels/*.toml (#16)
             table(channels.ChannelFile)
             + "\n`[image]`:\n\n"

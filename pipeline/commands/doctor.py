@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from PIL import features
 
@@ -169,3 +171,45 @@ def format_checks(results: list[dict]) -> str:
         else f"{len(bad)} required part(s) missing: see the fixes above"
     )
     return "\n".join(lines)
+
+
+def cluster_checks(scheduler: str | None, workspace: Path | None) -> list[dict]:
+    """With a Dask scheduler (#13): every worker answers, runs this crossmedia and these profiles,
+    has ffmpeg, and (with a workspace) sees it where [executor] path_map says."""
+    from pipeline.config.workspace import Workspace
+
+    ws = Workspace.open(workspace) if workspace is not None else None
+    address = scheduler or (ws.config.executor.scheduler if ws else "") or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    if not address:
+        return []
+    # Only with a scheduler: the batch layer and Dask (0.5-0.7 s to import) are not needed otherwise.
+    from pipeline.batch.cluster import describe_cluster, import_distributed
+    from pipeline.errors import CrossmediaError
+
+    try:
+        import_distributed()
+    except CrossmediaError as e:
+        return [_check("dask cluster", False, str(e), "pip install 'crossmedia[dask]'")]
+    state = describe_cluster(address, ws.root if ws else None, ws.config.executor.path_map if ws else {})
+    workers = state["workers"]
+    results = [
+        _check(
+            "dask cluster",
+            not state["problems"],
+            f"scheduler {address}, {len(workers)} worker(s)"
+            + (f": {state['problems'][0]}" if state["problems"] else ""),
+            "same crossmedia version, profiles and workspace path on every worker (docs: Several machines)",
+        )
+    ]
+    for w in workers:
+        res = ",".join(f"{k}={v:g}" for k, v in w.get("resources", {}).items()) or "no resources"
+        results.append(
+            _check(
+                f"dask worker {w.get('where', w['address'])}",
+                bool(w.get("ffmpeg")) and not any(w["address"] in p for p in state["problems"]),
+                f"{w['address']}: crossmedia {w.get('crossmedia', '?')}, ffmpeg {w.get('ffmpeg') or 'missing'}, "
+                f"{w['nthreads']} thread(s), {res}",
+                "install the same crossmedia version and ffmpeg on this worker",
+            )
+        )
+    return results

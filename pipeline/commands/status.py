@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from pipeline.backup.restic import backup_warning, last_backup
@@ -12,7 +13,7 @@ from pipeline.config.workspace import Workspace
 from pipeline.review.decisions import review_list
 
 
-def status(ws: Workspace) -> dict:
+def status(ws: Workspace, scheduler: str | None = None) -> dict:
     store = Store(ws.state / "state.db")
     try:
         rows = store.items()
@@ -50,7 +51,28 @@ def status(ws: Workspace) -> dict:
         "lock": holder(ws.state),
         "watcher": watch_state(ws),
         "backup": {"last": last_backup(ws), "warning": backup_warning(ws, newest / 1e9)},
+        "cluster": _cluster(ws, scheduler),
     }
+
+
+def _cluster(ws: Workspace, scheduler: str | None) -> dict | None:
+    """The Dask cluster's workers, when the workspace runs on one or a scheduler is named (#13)."""
+    address = scheduler or (
+        ws.config.executor.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+        if ws.config.executor.kind == "dask"
+        else ""
+    )
+    if not address:
+        return None
+    # Only then: Dask costs 0.5-0.7 s to import, which a plain `crossmedia status` must not pay.
+    from pipeline.batch.cluster import describe_cluster, import_distributed
+    from pipeline.errors import CrossmediaError
+
+    try:
+        import_distributed()
+    except CrossmediaError as e:
+        return {"scheduler": address, "workers": [], "problems": [str(e)]}
+    return describe_cluster(address, ws.root, ws.config.executor.path_map)
 
 
 def _review(ws: Workspace) -> dict:
@@ -106,6 +128,11 @@ def format_status(data: dict) -> str:
         lines.append(f"last backup: {last['time']}, snapshot {last['snapshot']} ({last['originals']} originals)")
     if backup.get("warning"):
         lines.append(f"warning: {backup['warning']}")
+    cluster = data.get("cluster")
+    if cluster:
+        from pipeline.batch.cluster import format_cluster
+
+        lines += format_cluster(cluster["scheduler"], cluster)
     if data["failed"]:
         lines.append("failed:")
         lines += [f"  {f['input']}: {f['error']}" for f in data["failed"]]

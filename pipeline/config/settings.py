@@ -198,6 +198,39 @@ class BackupOptions:
     )
 
 
+def _path_map(value: dict[str, str]) -> str | None:
+    for here, there in value.items():
+        if not (here.startswith("/") and there.startswith("/")):
+            return f"{here!r} = {there!r}: both must be absolute paths, this machine's first"
+    return None
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """`[executor]`: where a batch's inputs are processed: this machine, or a Dask cluster (#13)."""
+
+    kind: Literal["local", "dask"] = key(
+        "local",
+        'Where inputs are processed: "local" (worker processes on this machine) or "dask" (a Dask cluster); '
+        "`--executor` overrides it.",
+        example='"dask"',
+    )
+    scheduler: str = key(
+        "",
+        'Address of the Dask scheduler, e.g. "tcp://sched:8786"; empty: DASK_SCHEDULER_ADDRESS. `--scheduler` '
+        "overrides it.",
+        check=lambda v: None if not v or "://" in v else 'must be an address like "tcp://sched:8786"',
+        example='"tcp://sched:8786"',
+    )
+    path_map: dict[str, str] = key(
+        {},
+        "This machine's path of the workspace (or a folder above it) -> the path where the workers mount it; "
+        "empty: the same path everywhere.",
+        check=_path_map,
+        example='{ "/srv/campaign" = "/mnt/campaign" }',
+    )
+
+
 @dataclass(frozen=True)
 class WorkspaceConfig:
     name: str = key("", "Shown in the preview site and reports.")
@@ -232,6 +265,9 @@ class WorkspaceConfig:
         default_factory=ReviewOptions, metadata={"help": "Review and approval, see [review]."}
     )
     proofs: Proofs = dataclasses.field(default_factory=Proofs, metadata={"help": "PDF proofs, see [proofs]."})
+    executor: ExecutorOptions = dataclasses.field(
+        default_factory=ExecutorOptions, metadata={"help": "Local workers or a Dask cluster, see [executor]."}
+    )
 
 
 DEFAULT_CONFIG = """\
