@@ -145,7 +145,15 @@ def sharp_dir() -> Path | None:
 
 
 def count_outputs(folder: Path) -> int:
-    return sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix in (".webp", ".jpg"))
+    """Renditions proper. crossmedia also writes, in the same run and in the timed work, the
+    pictures its preview site shows (a 1200 px source preview and the 1200x630 share picture
+    of each photo, stages/previews.py); the peers make no such thing, so they are not counted."""
+    people = (".preview.", ".share.", ".before-", ".proof-")
+    return sum(
+        1
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".webp", ".jpg") and not any(m in p.name for m in people)
+    )
 
 
 def main() -> int:
