@@ -9,8 +9,9 @@ class ExitCode(IntEnum):
     """The workspace contract with cron (docs/operations.md, "Exit codes")."""
 
     OK = 0  # every input fine
-    INPUTS_FAILED = 1  # the run finished, some inputs failed (quarantined)
-    USAGE = 2  # bad command line, config or profile
+    INPUTS_FAILED = 1  # the run finished, and inputs failed in it: new failures (quarantined)
+    USAGE = 2  # bad command line, config or profile; or a fault of this machine (MachineFault, #17)
+    FAILED_BEFORE = 3  # the run finished, nothing new failed, but inputs that failed before still do (#17)
     LOCKED = 75  # another run or watcher holds the workspace (sysexits EX_TEMPFAIL: cron retries)
     INTERRUPTED = 130  # SIGINT or SIGTERM
 
@@ -37,9 +38,28 @@ class LockedError(CrossmediaError):
 
 
 class InputError(CrossmediaError):
-    """One input cannot be processed (truncated, bomb, not media...). The run goes on."""
+    """One input cannot be processed (truncated, bomb, not media...). The run goes on.
+
+    The message is the headline, in plain words with what to do (#17); `details` keeps a tool's
+    own text (ffmpeg's stderr) for the log, quarantine/ and the report item, never the headline."""
 
     exit_code = ExitCode.INPUTS_FAILED
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+class MachineFault(CrossmediaError):
+    """This machine, not the input, is at fault: out/ not writable, an encoder missing from
+    ffmpeg's build (#17). Exit 2 with a one-line fix; the inputs it hit are not quarantined and
+    are retried by the next run, as for a full disk."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
 
 
 class DiskFullError(CrossmediaError):

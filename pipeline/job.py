@@ -50,6 +50,8 @@ class Result:
     seconds: float = 0.0
     traceback: str = ""  # for a bug of ours: the parent writes it to .crossmedia/crossmedia.log
     retry: bool = False  # failed for a reason that is not the input's (disk full): retried next run
+    fault: bool = False  # this machine's fault (out/ not writable, a codec missing): exit 2 (#17)
+    details: str = ""  # a tool's own words behind `error` (ffmpeg's stderr): log and report only (#17)
     worker: str = ""  # where it ran, "host:pid" (#13: a cluster's report says which machine did what)
 
 

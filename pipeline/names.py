@@ -13,6 +13,8 @@ import re
 import unicodedata
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Names that safe_name returns unchanged: safe characters, no "--", no "-" or "." at either end.
+_ALREADY_SAFE = re.compile(r"(?!.*--)[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
 
 # Copy tools, editors and OS droppings: never inputs, and a file still being written often
 # carries one of these names (watch mode relies on the same rule).
@@ -33,6 +35,8 @@ def is_ignored(name: str) -> bool:
 
 def safe_name(name: str, limit: int = 80) -> str:
     """`Café crème.JPG` -> `Cafe-creme.JPG-3f2a1b`; `hero.jpg` -> `hero.jpg` (unchanged)."""
+    if len(name) <= limit and _ALREADY_SAFE.fullmatch(name):  # most names; a run asks for every input's (#12)
+        return name
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     safe = _UNSAFE.sub("-", folded).strip("-.")
     safe = re.sub(r"-{2,}", "-", safe)

@@ -60,13 +60,16 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
     except (IndexError, EOFError, OSError, SyntaxError, ValueError, struct.error) as e:
         raise InputError(_decode_error(EOFError() if isinstance(e, IndexError) else e)) from None
     _check_bomb(width, height, 1, job.limits.max_pixels)
-    orientation = _orientation(im)
+    tagged = _orientation(im)
+    # The sidecar knows better than a stale tag (#17): pixels turned upright, tag left at "rotate 90".
+    orientation = tagged if job.sidecar.orientation is None else job.sidecar.orientation
     facts = {
         "format": (im.format or "").lower(),
         "mode": im.mode,
         "width": width,
         "height": height,
         "orientation": orientation,
+        "exif_orientation": tagged,
         "display_width": height if orientation in _TRANSPOSED else width,
         "display_height": width if orientation in _TRANSPOSED else height,
         "frames": frames,
@@ -103,6 +106,11 @@ def _decode(job: Job, opts: ImageOptions, im: Image.Image) -> Job:
     )
 
 
+def _mp(pixels: int) -> str:
+    """Megapixels for a message: whole above 10, else two digits (a small limit read "0", #17)."""
+    return f"{pixels / 1e6:,.0f}" if pixels >= 1e7 else f"{pixels / 1e6:.2g}"
+
+
 def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"image declares an impossible size {width}x{height}")
@@ -110,8 +118,8 @@ def _check_bomb(width: int, height: int, frames: int, limit: int) -> None:
     if total > limit:
         what = f"{frames} frames of {width}x{height}" if frames > 1 else f"{width}x{height}"
         raise InputError(
-            f"decompression bomb refused: {what} is {total / 1e6:,.0f} megapixels, over the limit of "
-            f"{limit / 1e6:,.0f} (raise [limits] max_pixels in crossmedia.toml if the file is genuine)"
+            f"decompression bomb refused: {what} is {_mp(total)} megapixels, over the limit of "
+            f"{_mp(limit)} (raise [limits] max_pixels in crossmedia.toml if the file is genuine)"
         )
 
 

@@ -2,7 +2,9 @@
 
 Outputs get a fresh EXIF block built from an allow-list, so GPS positions, camera and lens
 serial numbers, owner names, maker notes and thumbnails never leave, while copyright and
-creator (intellectual property) stay. The sidecar's `credit` becomes the copyright line.
+creator (intellectual property) stay. The sidecar's `credit` becomes the copyright line: whole,
+in UTF-8, as XMP dc:rights (the `rights` fact, written by the encoder), and in EXIF's ASCII
+Copyright tag only when it is plain ASCII, since "©" there came out as "?" (#17).
 """
 
 from __future__ import annotations
@@ -70,15 +72,19 @@ def metadata(job: Job, opts: ImageOptions) -> Job:
             if "gps" in keep and src.get_ifd(GPS_IFD):
                 out[GPS_IFD] = dict(src.get_ifd(GPS_IFD))
     out.pop(ORIENTATION, None)  # pixels are upright now
-    if job.sidecar.credit:
-        out[0x8298] = job.sidecar.credit
+    credit = job.sidecar.credit
+    if credit and credit.isascii():
+        out[0x8298] = credit
+    elif credit:
+        out.pop(0x8298, None)  # the source's own line would contradict the credit's XMP
     if job.sidecar.title and ("description" in keep or "all" in keep):
         out[0x010E] = job.sidecar.title
-    kept = sorted(_names(out))
+    kept = sorted(_names(out) + (["XMP dc:rights"] if credit else []))
     stripped = sorted(p for p in present if ("gps" not in keep and "all" not in keep) or p != "GPS position")
-    return replace(
-        job, facts={**job.facts, "metadata_kept": kept, "metadata_stripped": stripped}, exif=out if len(out) else None
-    )
+    facts = {**job.facts, "metadata_kept": kept, "metadata_stripped": stripped}
+    if credit:
+        facts["rights"] = credit
+    return replace(job, facts=facts, exif=out if len(out) else None)
 
 
 def _private_present(src: Image.Exif | None) -> list[str]:

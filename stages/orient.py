@@ -21,7 +21,10 @@ _TRANSPOSE = {
 
 
 def orient(job: Job, opts: ImageOptions) -> Job:
-    """Turn the pixels upright; the orientation fact stays as delivered, outputs carry none."""
+    """Turn the pixels upright; outputs carry no orientation tag.
+
+    The `orientation` fact is the EXIF tag as delivered (`exif_orientation`) unless the sidecar
+    overrides it (decode applies `orientation = 1` for pixels already upright under a stale tag, #17)."""
     method = _TRANSPOSE.get(job.facts.get("orientation", 1))
     if method is None or job.pixels is None:
         return job

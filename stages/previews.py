@@ -122,7 +122,16 @@ def _share(job: Job, stem: str, screen: Image.Image, opts: ImageOptions) -> Job:
     cut = resize(screen.crop(crop_box(screen.width, screen.height, SHARE_ASPECT, centre)), SHARE_SIZE)
     path = job.out_dir / f"{stem}.share.jpg"
     # It goes public (Open Graph): the profile's metadata policy holds, as for the renditions.
-    size = encode(flatten(cut), "jpeg", path, job.tmp_dir, SHARE_OPTIONS, icc=srgb_bytes(), exif=job.exif)
+    size = encode(
+        flatten(cut),
+        "jpeg",
+        path,
+        job.tmp_dir,
+        SHARE_OPTIONS,
+        icc=srgb_bytes(),
+        exif=job.exif,
+        rights=job.facts.get("rights"),
+    )
     return job.with_output(
         path,
         role="share",

@@ -64,6 +64,7 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
                     exif=job.exif,
                     frames=current_frames if fmt in animated_formats else (),
                     dpi=dpi,
+                    rights=job.facts.get("rights"),
                 )
                 job = job.with_output(
                     final,

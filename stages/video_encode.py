@@ -313,13 +313,18 @@ def video_encode(job: Job, opts: VideoOptions) -> Job:
         if has_sound and after is None and how.get("note") is None:
             after = loudness.measure(final, timeout=job.limits.timeout)
         job = job.with_output(final, **facts)
+    # One warning for all the aspects a small master cannot fill: three near-identical lines for
+    # one video were noise (#17).
+    small = []
     for r in plan:
         best = allowed(*r.shown, opts)
         if best[0] > r.width + 1 and best[1] > r.height + 1:
-            job = job.warn(
-                f"video {r.aspect} is made at the source's {r.width}x{r.height}, not the {best[0]}x{best[1]} "
-                "the profile allows: video is never upscaled; ask for a larger master if it looks soft"
-            )
+            small.append(f"{r.aspect} at {r.width}x{r.height}, not {best[0]}x{best[1]}")
+    if small:
+        job = job.warn(
+            f"video is made at the source's size, smaller than the profile allows ({'; '.join(small)}): "
+            "video is never upscaled; ask for a larger master if it looks soft"
+        )
     if job.facts.get("has_audio"):
         measured = dict(job.facts["loudness"])
         measured |= {"target": {"lufs": opts.lufs, "true_peak": opts.true_peak}, **how}

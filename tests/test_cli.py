@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,9 @@ def test_demo_makes_its_samples_and_says_where_the_results_are(tmp_path):
     assert any("CMYK" in w for w in warnings["inbox/web/poster-cmyk.jpg"])
     assert any("prints at" in w for w in warnings["inbox/print/harbour-small.jpg"])
     assert "report:" in done.stderr and str(root / "out/report.json") in done.stderr
+    # The summary counts what the progress lines count: inputs, pages and banners said apart (#17).
+    total = re.findall(r"^\[\d+/(\d+)\]", done.stderr, re.M)[-1]
+    assert re.search(rf"^{total} processed, 0 failed, 0 unchanged; 1 page and 1 banner built$", done.stderr, re.M)
     # the preview site and the landing page (#6)
     assert str(root / "out/site/index.html") in done.stderr and str(root / "out/site/pages/harbour.html") in done.stderr
     assert {i["input"]: i["status"] for i in report["items"]}["pages/harbour.toml"] == "processed"

@@ -56,8 +56,14 @@ def test_every_broken_file_fails_alone_with_one_line_and_a_quarantine_record(ws)
 
 
 def test_error_messages_say_what_is_wrong(ws):
-    for rel in ["broken/empty.png", "broken/truncated.jpg", "broken/bomb-65536x65536.png",
-                "broken/gif-huge-screen.gif", "broken/document.pdf", "broken/text-named.mp3"]:
+    for rel in [
+        "broken/empty.png",
+        "broken/truncated.jpg",
+        "broken/bomb-65536x65536.png",
+        "broken/gif-huge-screen.gif",
+        "broken/document.pdf",
+        "broken/text-named.mp3",
+    ]:
         ws.drop(rel)
     ws.run(expect=1)
     assert "empty" in ws.item("inbox/web/empty.png")["error"]
@@ -138,6 +144,35 @@ def test_rerun_processes_nothing_and_changes_redo_only_what_they_affect(ws):
     assert not [p for p in (ws.root / "out/web/orient-1.jpg").iterdir() if "-1920." in p.name]
 
 
+def test_an_output_deleted_from_a_remembered_folder_is_made_again(ws, monkeypatch):
+    """#12: a run that finds all of an input's outputs remembers their folder's stamp, and later
+    runs stat that folder instead of every output; a deleted output changes the folder."""
+    from pipeline.batch import engine
+
+    monkeypatch.setattr(engine, "_STILL_NS", 0)  # remember a folder at once, not once it is 3 s old
+    db = ws.root / ".crossmedia/state.db"
+
+    def remembered() -> list[str]:
+        with sqlite3.connect(db) as c:
+            return [r[0] for r in c.execute("SELECT input FROM outputs_seen")]
+
+    ws.drop("images/orient-1.jpg")
+    ws.drop("images/tiny-128.jpg")
+    ws.run(expect=0)
+    ws.run(expect=0)  # finds every output: remembers both folders
+    assert sorted(remembered()) == ["inbox/web/orient-1.jpg", "inbox/web/tiny-128.jpg"]
+    ws.run(expect=0)  # trusts them
+    assert ws.report()["counts"] == {"processed": 0, "failed": 0, "skipped": 2}
+    victim = ws.root / ws.item("inbox/web/orient-1.jpg")["outputs"][-1]
+    victim.unlink()
+    ws.run(expect=0)
+    assert [i["input"] for i in ws.report()["items"] if i["status"] == "processed"] == ["inbox/web/orient-1.jpg"]
+    assert victim.is_file()
+    assert remembered() == ["inbox/web/tiny-128.jpg"]  # new outputs: the old stamp is forgotten
+    ws.run(expect=0)
+    assert ws.report()["counts"]["processed"] == 0 and len(remembered()) == 2
+
+
 def test_replaced_file_is_redone_and_removed_file_cleans_its_outputs(ws):
     dest = ws.drop("images/orient-1.jpg", name="photo.jpg")
     ws.run(expect=0)
@@ -155,7 +190,7 @@ def test_replaced_file_is_redone_and_removed_file_cleans_its_outputs(ws):
 def test_a_failed_input_is_not_retried_until_it_changes(ws):
     ws.drop("broken/truncated.jpg", name="photo.jpg")
     ws.run(expect=1)
-    ws.run(expect=1)  # still failed, honestly: cron keeps hearing about it
+    ws.run(expect=3)  # still failed, honestly, but not new: exit 3 (#17), the run's 1 was the news
     assert ws.report()["counts"] == {"processed": 0, "failed": 1, "skipped": 0}
     ws.drop("images/tiny-128.jpg", name="photo.jpg")  # the fixed delivery
     ws.run(expect=0)
@@ -221,8 +256,12 @@ def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
             ws.drop(src, name=name)
             names.append(name)
     before = {n: sha(ws.root / "inbox/web" / n) for n in names}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     db = ws.root / ".crossmedia/state.db"
     deadline = time.monotonic() + 120
     done = 0
@@ -250,8 +289,11 @@ def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
     assert set(rows) == {f"inbox/web/{n}" for n in names}
     assert all(n >= 1 for n in rows.values())
     assert not list((ws.root / "out/.tmp").glob("*")), "temp files left behind"
-    outputs = [p for p in (ws.root / "out").rglob("*") if p.is_file() and p.name != "report.json"
-               and ".tmp" not in p.parts and "site" not in p.parts]
+    outputs = [
+        p
+        for p in (ws.root / "out").rglob("*")
+        if p.is_file() and p.name != "report.json" and ".tmp" not in p.parts and "site" not in p.parts
+    ]
     assert outputs and all(p.stat().st_size > 0 and _decodes(p) for p in outputs if p.suffix != ".svg")
     expected = {o for i in report["items"] for o in i["outputs"]}
     assert {str(p.relative_to(ws.root)) for p in outputs if p.parts[len(ws.root.parts) + 1] == "web"} == expected
@@ -264,8 +306,12 @@ def test_a_run_killed_midway_resumes_and_leaves_nothing_partial(ws, tmp_path):
 def test_sigterm_stops_after_the_inputs_in_flight_with_exit_130(ws):
     for i in range(12):
         ws.drop("images/orient-1.jpg", name=f"{i}.jpg")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "run", "-w", str(ws.root), "--jobs", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     db = ws.root / ".crossmedia/state.db"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -3,6 +3,8 @@ the hundred, saved editor-style, and a watcher stopped mid-batch."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import signal
@@ -47,8 +49,11 @@ class Watching:
         self.ws = ws
         self.log = ws.root.parent / f"watch-{time.monotonic_ns()}.log"
         self.out = self.log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root), *args],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(ws.root), *args],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
         wait_for(lambda: self.ready(), what="the watcher to start")
 
     def ready(self) -> bool:
@@ -83,7 +88,7 @@ def test_a_slowly_written_file_is_taken_once_after_its_last_chunk(quick):
     try:
         data = (CORPUS / "images/orient-1.jpg").read_bytes()
         target = quick.root / "inbox/quick/slow.jpg"
-        chunks = [data[i:i + len(data) // 6 + 1] for i in range(0, len(data), len(data) // 6 + 1)]
+        chunks = [data[i : i + len(data) // 6 + 1] for i in range(0, len(data), len(data) // 6 + 1)]
         with target.open("wb") as f:
             for chunk in chunks:  # 0.6 s apart: never still for the 1 s settle time
                 f.write(chunk)
@@ -101,6 +106,81 @@ def test_a_slowly_written_file_is_taken_once_after_its_last_chunk(quick):
         assert w.stop() == 130
 
 
+def stored(ws, rel: str) -> tuple | None:
+    """(status, sha256, times_processed) of an input's row, or None while it has none."""
+    db = ws.root / ".crossmedia/state.db"
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            return c.execute("SELECT status, sha256, times_processed FROM items WHERE input = ?", (rel,)).fetchone()
+    except sqlite3.Error:
+        return None
+
+
+def jpeg_bytes(seed: int, size=(640, 480)) -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise(size, 40 + seed % 50).convert("RGB").save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_a_file_written_and_closed_is_taken_on_its_close_not_after_the_settle_time(quick):
+    """#12: a close after writing on a local disk says the copy is complete. With a settle time
+    of an hour, only the close can have made the watcher take the file."""
+    w = Watching(quick, "--settle", "3600")
+    try:
+        data = jpeg_bytes(1)
+        with (quick.root / "inbox/quick/closed.jpg").open("wb") as f:
+            f.write(data)
+        row = wait_for(lambda: stored(quick, "inbox/quick/closed.jpg"), what="closed.jpg stored")
+        assert row == ("processed", hashlib.sha256(data).hexdigest(), 1)
+    finally:
+        assert w.stop() == 130
+
+
+def test_a_file_still_open_for_writing_elsewhere_is_not_taken_half_written(quick):
+    """Written in several writes with pauses, through two handles: the first handle's close (an
+    IN_CLOSE_WRITE) comes while the second still writes. Only the last close takes the file."""
+    rel = "inbox/quick/two-writers.jpg"
+    target = quick.root / rel
+    data = jpeg_bytes(2)
+    step = len(data) // 6 + 1
+    chunks = [data[i : i + step] for i in range(0, len(data), step)]
+    w = Watching(quick, "--settle", "3600")
+    try:
+        first = target.open("wb")
+        first.write(chunks[0])
+        first.flush()
+        time.sleep(0.5)
+        second = target.open("ab")  # e.g. a copy tool's second handle, or another process
+        first.write(chunks[1])
+        first.close()  # a close after writing, with the file half written and still open
+        for chunk in chunks[2:]:
+            time.sleep(0.5)
+            assert stored(quick, rel) is None, "taken while another handle was still writing"
+            second.write(chunk)
+            second.flush()
+        time.sleep(1)
+        assert stored(quick, rel) is None, "taken while another handle was still writing"
+        second.close()
+        row = wait_for(lambda: stored(quick, rel), what="the file stored after its last close")
+        assert row == ("processed", hashlib.sha256(data).hexdigest(), 1)
+        assert not list((quick.root / "quarantine").glob("*.error.txt"))
+    finally:
+        assert w.stop() == 130
+
+
+def test_polling_keeps_the_settle_time_for_closed_files(quick):
+    """Network shares (--poll) give no close events to trust: the settle time holds."""
+    w = Watching(quick, "--poll", "--settle", "6")
+    try:
+        with (quick.root / "inbox/quick/share.jpg").open("wb") as f:
+            f.write(jpeg_bytes(3))
+        time.sleep(3)  # the polling observer has seen it (1 s period), the settle time is not over
+        assert stored(quick, "inbox/quick/share.jpg") is None
+        wait_for(lambda: stored(quick, "inbox/quick/share.jpg"), what="share.jpg stored after the settle time")
+    finally:
+        w.stop()
+
+
 def test_two_hundred_files_dropped_at_once_are_each_processed_once(quick, tmp_path):
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -110,8 +190,9 @@ def test_two_hundred_files_dropped_at_once_are_each_processed_once(quick, tmp_pa
     try:
         for f in sorted(staging.iterdir()):
             os.rename(f, quick.root / "inbox/quick" / f.name)  # same file system: appears complete
-        counts = wait_for(lambda: (c := processed_counts(quick)) and len(c) == 200 and c, timeout=180,
-                          what="200 files processed")
+        counts = wait_for(
+            lambda: (c := processed_counts(quick)) and len(c) == 200 and c, timeout=180, what="200 files processed"
+        )
         assert set(counts.values()) == {1}
         # the line comes after the batch's publish step (preview site of 200 new assets, #6)
         wait_for(lambda: "batch:" in w.text(), what="the batch line")
@@ -176,8 +257,11 @@ def test_sigterm_mid_batch_then_restart_processes_everything_once(quick, tmp_pat
     assert not list((quick.root / "out/.tmp").glob("*"))
     w = Watching(quick)  # catches up on start
     try:
-        counts = wait_for(lambda: (c := processed_counts(quick)) and len(c) == 40 and c, timeout=300,
-                          what="all 40 processed after restart")
+        counts = wait_for(
+            lambda: (c := processed_counts(quick)) and len(c) == 40 and c,
+            timeout=300,
+            what="all 40 processed after restart",
+        )
         assert set(counts.values()) == {1}
         for out in (quick.root / "out/quick").rglob("*.webp"):
             with Image.open(out) as im:
@@ -199,8 +283,12 @@ def test_polling_mode_sees_files_too(quick):
 def test_a_second_watcher_exits_75(quick):
     w = Watching(quick)
     try:
-        second = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(quick.root)],
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "pipeline.commands.cli", "watch", "-w", str(quick.root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 75
     finally:
         w.stop()

@@ -31,6 +31,8 @@ def quarantine(ws: Workspace, result: Result) -> None:
         f"input: {printable(result.input)}\nprofile: {result.profile}\nwhen: {now()}\n"
         f"sha256: {result.sha256 or '-'}\nerror: {result.error}\n"
     )
+    if result.details:  # the tool's own words, for whoever looks deeper (#17)
+        text += f"details: {result.details}\n"
     try:
         if source.is_file() and not source.is_symlink():
             write_atomic_copy(source, ws.quarantine / name, ws.state_tmp)

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -40,6 +41,35 @@ CREATE TABLE IF NOT EXISTS runs (
     command TEXT NOT NULL,
     counts TEXT                      -- JSON {processed, failed, skipped}
 );
+-- Changes whenever what an input's row says about it changes (not for a `touch`), in the same
+-- transaction: readers of the whole store (the site) compare one number instead of every row
+-- (#12). `store` is new with each database, so a deleted or rebuilt store never matches.
+CREATE TABLE IF NOT EXISTS generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    store TEXT NOT NULL,
+    n INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS items_inserted AFTER INSERT ON items
+    BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS items_updated AFTER UPDATE OF input, profile, media, status, sha256, recipe, outputs,
+    warnings, error, facts, updated ON items
+    BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS items_deleted AFTER DELETE ON items
+    BEGIN UPDATE generation SET n = n + 1; END;
+-- The folder holding an input's outputs as it was (inode, mtime, ctime) when a run last found
+-- every output in it: while it has not changed, nothing in it was deleted, so a run that changes
+-- nothing stats one folder per input instead of every output (#12). Forgotten whenever the
+-- input's outputs change.
+CREATE TABLE IF NOT EXISTS outputs_seen (
+    input TEXT PRIMARY KEY,
+    stamp TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS outputs_seen_inserted AFTER INSERT ON items
+    BEGIN DELETE FROM outputs_seen WHERE input = NEW.input; END;
+CREATE TRIGGER IF NOT EXISTS outputs_seen_updated AFTER UPDATE OF input, outputs ON items
+    BEGIN DELETE FROM outputs_seen WHERE input IN (OLD.input, NEW.input); END;
+CREATE TRIGGER IF NOT EXISTS outputs_seen_deleted AFTER DELETE ON items
+    BEGIN DELETE FROM outputs_seen WHERE input = OLD.input; END;
 """
 
 
@@ -61,8 +91,51 @@ class Row:
     times_processed: int = 0
 
 
+class State(NamedTuple):
+    """What a run compares with the files on disk, for one input: a Row without its facts and
+    hash, read for every input of every run (W3, #12); `outputs`, `warnings` decoded."""
+
+    input: str
+    profile: str
+    media: str
+    status: str
+    size: int
+    mtime_ns: int
+    recipe: str
+    outputs: list[str]
+    warnings: list[str]
+    error: str | None
+    seen: str | None  # the outputs' folder's stamp when all of them were last seen (outputs_seen)
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _paths(text: str) -> list[str]:
+    """A JSON list of strings as `record` writes it (json.dumps: ASCII, ", " between items).
+    Without a backslash no string holds a quote or an escape, so splitting is decoding, at a
+    quarter of json.loads' cost: done for every input's outputs by every run (#12)."""
+    if text == "[]":
+        return []
+    if "\\" in text or not (text.startswith('["') and text.endswith('"]')):
+        return json.loads(text)
+    return text[2:-2].split('", "')
+
+
+def read_generation(path: Path) -> str:
+    """`Store.generation` read without opening the store for writing or checking it (the run
+    that just wrote it did): for the publish step's "did anything change?" once per run (#12).
+    "" when it cannot be read, which matches no generation."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            store, n = db.execute("SELECT store, n FROM generation").fetchone()
+        finally:
+            db.close()
+    except (sqlite3.Error, TypeError):
+        return ""
+    return f"{store}-{n}"
 
 
 class Store:
@@ -88,6 +161,8 @@ class Store:
             db.close()
             raise sqlite3.DatabaseError(f"schema version {version}, expected {SCHEMA_VERSION}")
         db.executescript(_SCHEMA)
+        if db.execute("SELECT 1 FROM generation").fetchone() is None:  # a write only when new
+            db.execute("INSERT OR IGNORE INTO generation VALUES (1, lower(hex(randomblob(8))), 0)")
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return db
 
@@ -97,8 +172,10 @@ class Store:
             p = Path(str(self.path) + suffix)
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
-        self.recovered = (f"state database {self.path.name} was damaged ({reason}); moved to {aside.name}, "
-                          f"every input is checked again and its outputs rewritten")
+        self.recovered = (
+            f"state database {self.path.name} was damaged ({reason}); moved to {aside.name}, "
+            f"every input is checked again and its outputs rewritten"
+        )
         return self._open()
 
     def close(self) -> None:
@@ -116,10 +193,44 @@ class Store:
             rows[d["input"]] = Row(**d)
         return rows
 
-    def summary(self) -> list[tuple[str, str, str, str, str]]:
-        """(input, profile, status, sha256, updated) of every row, by input: what the site's
-        fingerprint needs, without decoding every row's JSON (W3, #8)."""
-        return self.db.execute("SELECT input, profile, status, sha256, updated FROM items ORDER BY input").fetchall()
+    def states(self) -> dict[str, State]:
+        """Every input's State, in one query. The few distinct profile, media, status and recipe
+        strings are shared between rows rather than held once per row (memory at 100,000 inputs)."""
+        shared: dict[str, str] = {}
+        share = shared.setdefault
+        seen = dict(self.db.execute("SELECT input, stamp FROM outputs_seen")).get  # a join costs a lookup per row
+        return {
+            i: State(
+                i, share(p, p), share(m, m), share(s, s), size, mtime, share(r, r), _paths(o), _paths(w), e, seen(i)
+            )
+            for i, p, m, s, size, mtime, r, o, w, e in self.db.execute(
+                "SELECT input, profile, media, status, size, mtime_ns, recipe, outputs, warnings, error FROM items"
+            )
+        }
+
+    def outputs_seen(self, stamps: list[tuple[str, str]]) -> None:
+        """(input, stamp of its outputs' folder) for inputs whose outputs were all found; one
+        transaction (after a big first run, the next run remembers every input's folder)."""
+        if not stamps:
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO outputs_seen (input, stamp) VALUES (?, ?)", stamps)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def sha256(self, rel: str) -> str | None:
+        """The hash of the bytes an input's row was made from (None: no row)."""
+        found = self.db.execute("SELECT sha256 FROM items WHERE input = ?", (rel,)).fetchone()
+        return found[0] if found else None
+
+    def generation(self) -> str:
+        """Changes whenever any input's row changes, is added or removed (not for `touch`): what
+        was built from the whole store is stale when this differs from when it was built."""
+        store, n = self.db.execute("SELECT store, n FROM generation").fetchone()
+        return f"{store}-{n}"
 
     def get(self, rel: str) -> Row | None:
         cur = self.db.execute("SELECT * FROM items WHERE input = ?", (rel,))
@@ -143,9 +254,22 @@ class Store:
                  warnings=excluded.warnings, error=excluded.error, facts=excluded.facts,
                  updated=excluded.updated,
                  times_processed=items.times_processed + excluded.times_processed""",
-            (row.input, row.profile, row.media, row.status, row.size, row.mtime_ns, row.sha256, row.recipe,
-             json.dumps(row.outputs), json.dumps(row.warnings), row.error,
-             json.dumps(row.facts, default=str), now(), row.times_processed),
+            (
+                row.input,
+                row.profile,
+                row.media,
+                row.status,
+                row.size,
+                row.mtime_ns,
+                row.sha256,
+                row.recipe,
+                json.dumps(row.outputs),
+                json.dumps(row.warnings),
+                row.error,
+                json.dumps(row.facts, default=str),
+                now(),
+                row.times_processed,
+            ),
         )
 
     def touch(self, rel: str, size: int, mtime_ns: int) -> None:
@@ -154,6 +278,21 @@ class Store:
 
     def remove(self, rel: str) -> None:
         self.db.execute("DELETE FROM items WHERE input = ?", (rel,))
+
+    def requeue(self, inputs: list[str] | None) -> tuple[list[str], list[str]]:
+        """`crossmedia retry` (#17): the next run processes these inputs (None: every failed one)
+        though their bytes did not change; an empty recipe never matches, as after a full disk.
+        Returns (queued, unknown); nothing is queued when any input is unknown."""
+        if inputs is None:
+            wanted = [r for (r,) in self.db.execute("SELECT input FROM items WHERE status = 'failed'")]
+        else:
+            wanted = list(dict.fromkeys(inputs))
+            known = {r for (r,) in self.db.execute("SELECT input FROM items")}
+            unknown = [i for i in wanted if i not in known]
+            if unknown:
+                return [], unknown
+        self.db.executemany("UPDATE items SET recipe = '' WHERE input = ?", [(i,) for i in wanted])
+        return wanted, []
 
     # Runs ---------------------------------------------------------------------------------
     def begin_run(self, pid: int, command: str) -> int:

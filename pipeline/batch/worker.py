@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pipeline.config.sidecar import parse_sidecar, read_sidecar, sidecar_facts
 from pipeline.config.workspace import Workspace
-from pipeline.errors import CrossmediaError, InputError
+from pipeline.errors import CrossmediaError, InputError, MachineFault
 from pipeline.job import Job, Result, Task
 from pipeline.media.avprobe import resolve_av
 from pipeline.media.sniff import sniff
@@ -36,6 +36,8 @@ log = logging.getLogger("crossmedia")
 _workspaces: dict[str, tuple[float, Workspace]] = {}
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# A write refused by the machine (permissions, a read-only mount): not the input's fault (#17).
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 # Stages whose files do not depend on the formats asked: one share of a split input makes them.
 SHARED_ONCE = {"previews"}
 
@@ -260,8 +262,11 @@ def _process(task: Task) -> Result:
                 if name in SHARED_ONCE and not task.previews:
                     continue  # another share of this input makes them (engine._split)
                 job = STAGES[name](job, options)
+    except MachineFault as e:
+        # Not the input's fault: no quarantine, exit 2, and the next run tries it again (#17).
+        return replace(_failed(task, media, str(e), started, stat, e.details), retry=True, fault=True)
     except CrossmediaError as e:
-        return _failed(task, media, str(e), started, stat)
+        return _failed(task, media, str(e), started, stat, getattr(e, "details", ""))
     except JobTimeout:
         return _failed(
             task, media, f"took longer than {ws.config.limits.timeout} s ([limits] timeout); stopped", started, stat
@@ -275,6 +280,13 @@ def _process(task: Task) -> Result:
             stat,
         )
     except OSError as e:
+        if e.errno in NOT_WRITABLE and e.filename and ws.out in Path(e.filename).parents:
+            # out/ (or a folder in it) lost its write permission or is mounted read-only (#17).
+            return replace(
+                _failed(task, media, not_writable(ws, e), started, stat, f"{type(e).__name__}: {e}"),
+                retry=True,
+                fault=True,
+            )
         if e.errno not in DISK_FULL:
             return _internal(task, media, e, started, stat)
         # Not the input's fault: no quarantine, and the next run tries it again (#8).
@@ -322,9 +334,26 @@ def _internal(task: Task, media: str, e: BaseException, started: float, stat: di
     return replace(failed, traceback=traceback.format_exc())
 
 
-def _failed(task: Task, media: str, error: str, started: float, stat: dict) -> Result:
+def not_writable(ws: Workspace, e: OSError) -> str:
+    """The one line for a write this machine refused under out/ (#17)."""
+    where = ws.rel(Path(e.filename).parent) if e.filename else "out"
+    how = "is mounted read-only" if e.errno == errno.EROFS else "is not writable by this user"
+    return (
+        f"{where}/ {how}; give the user that runs crossmedia write access to out/ "
+        f"(e.g. chmod -R u+w out): the next run retries this input"
+    )
+
+
+def _failed(task: Task, media: str, error: str, started: float, stat: dict, details: str = "") -> Result:
     return Result(
-        task.input, task.profile, media, "failed", error=one_line(error), seconds=time.monotonic() - started, **stat
+        task.input,
+        task.profile,
+        media,
+        "failed",
+        error=one_line(error),
+        seconds=time.monotonic() - started,
+        details=details,
+        **stat,
     )
 
 

@@ -6,6 +6,7 @@ With --json, stdout is one JSON document; text and progress go to stderr.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -31,7 +32,8 @@ workspace_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=".",
     show_default="current directory",
-    help="The workspace folder (where crossmedia.toml is).",
+    # Found upward, as git finds its repository (#17): run from inbox/web/ it is the workspace above.
+    help="The workspace folder (where crossmedia.toml is), or any folder inside it.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 # Where inputs are processed (#13): this machine's worker processes, or a Dask cluster.
@@ -52,7 +54,9 @@ def _err(message: str) -> None:
 
 
 def _setup_log(ws_root: Path) -> None:
-    state = ws_root / ".crossmedia"
+    from pipeline.config.workspace import find_root
+
+    state = find_root(ws_root.resolve()) / ".crossmedia"  # serve passes -w as given (#17)
     state.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(state / "crossmedia.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
@@ -114,12 +118,23 @@ def init(folder: Path, name: str | None) -> None:
 )
 @executor_option
 @scheduler_option
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="For cron: print only what is new since the last run (new failures, new warnings, what was "
+    "processed), and nothing at all when nothing happened.",
+)
 @json_option
-def run(workspace: Path, jobs: int | None, executor: str | None, scheduler: str | None, as_json: bool) -> None:
+def run(
+    workspace: Path, jobs: int | None, executor: str | None, scheduler: str | None, quiet: bool, as_json: bool
+) -> None:
     """Process what is new or changed in the watched folders, once (for cron).
 
-    Writes out/report.json. Exit code: 0 all inputs fine, 1 some inputs failed (quarantined),
-    2 usage or config error, 75 the workspace is locked by another run or watcher, 130 interrupted.
+    Writes out/report.json. Exit code: 0 all inputs fine, 1 new failures in this run (quarantined),
+    3 no new failure but inputs that failed before still do, 2 usage, config or a fault of this
+    machine (out/ not writable, a codec missing), 75 the workspace is locked by another run or
+    watcher, 130 interrupted.
     """
     from pipeline.batch.forkserver import start_early
 
@@ -127,27 +142,55 @@ def run(workspace: Path, jobs: int | None, executor: str | None, scheduler: str 
     from pipeline.batch.cluster import pool_factory
     from pipeline.batch.engine import run as run_batch
     from pipeline.batch.progress import Progress
+    from pipeline.commands import daily
     from pipeline.commands.publish import publish
     from pipeline.config.workspace import Workspace
+    from pipeline.names import printable
 
     ws = Workspace.open(workspace)
     factory = pool_factory(ws, executor, scheduler)
+    ws.check_writable()  # a read-only out/ is this machine's fault: exit 2 before any input (#17)
     _setup_log(ws.root)
+    for profile in ws.profiles.values():  # under --quiet in `status`: cron mails news only
+        for warning in [] if quiet else profile.warnings:
+            _err(f"warning: {warning}")
     started = time.monotonic()
     pool = factory(ws, jobs) if factory else None  # None: the engine's own local pool
-    with Progress() as progress, pool or contextlib.nullcontext():
-        report = run_batch(ws, jobs=jobs, on_result=progress.update, on_step=progress.step, after=(publish,), pool=pool)
-    for note in report.notes:
-        _err(f"note: {note}")
-    c = report.counts
-    _err(
-        f"{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
-        f"{', ' + str(len(report.removed)) + ' removed' if report.removed else ''}"
-        f" in {time.monotonic() - started:.1f} s{' (interrupted)' if report.interrupted else ''}; "
-        f"report: {ws.report_path.relative_to(ws.root)}, {ws.out.relative_to(ws.root) / 'site' / 'report.html'}"
-    )
+    # --quiet: the per-input lines go nowhere; the digest below says what is new (#17).
+    shown: set[str] = set()  # inputs the progress lines named
+
+    with Progress(io.StringIO() if quiet else None) as progress, pool or contextlib.nullcontext():
+
+        def on_result(result, done: int, total: int) -> None:
+            shown.add(result.input)
+            progress.update(result, done, total)
+
+        report = run_batch(ws, jobs=jobs, on_result=on_result, on_step=progress.step, after=(publish,), pool=pool)
+    doc = report.as_dict()
+    if quiet:
+        for line in daily.digest(doc, str(ws.root)):
+            _err(line)
+    else:
+        # Refused before any worker saw them (an unreadable folder, a symlink out): named too (#17).
+        for i in doc["items"]:
+            if i["status"] == "failed" and i.get("new") and i["input"] not in shown:
+                _err(f"failed {printable(i['input'])}: {i['error']}")
+        for note in report.notes:
+            _err(f"note: {note}")
+        warned = daily.warning_lines(doc["items"])
+        if warned:
+            _err("warnings:")
+            for line in warned:
+                _err(line)
+        c = daily.input_counts(doc)
+        _err(
+            f"{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged"
+            f"{', ' + str(len(report.removed)) + ' removed' if report.removed else ''}{daily.built(doc)}"
+            f" in {time.monotonic() - started:.1f} s{' (interrupted)' if report.interrupted else ''}; "
+            f"report: {ws.report_path.relative_to(ws.root)}, {ws.out.relative_to(ws.root) / 'site' / 'report.html'}"
+        )
     if as_json:
-        _print_json(report.as_dict())
+        _print_json(doc)
     sys.exit(report.exit_code)
 
 
@@ -193,6 +236,7 @@ def watch(
 
     ws = Workspace.open(workspace)
     factory = pool_factory(ws, executor, scheduler)
+    ws.check_writable()  # exit 2 before any input is taken (#17)
     _setup_log(ws.root)
     options = ws.config.watch
     watcher = Watcher(
@@ -210,10 +254,11 @@ def watch(
 @cli.command()
 @workspace_option
 @scheduler_option
+@click.option("--warnings", "with_warnings", is_flag=True, help="List every input's warnings, grouped per input.")
 @json_option
-def status(workspace: Path, scheduler: str | None, as_json: bool) -> None:
+def status(workspace: Path, scheduler: str | None, with_warnings: bool, as_json: bool) -> None:
     """What was processed, what failed and why, what is waiting, who holds the workspace, and the
-    Dask cluster's workers when one is configured."""
+    Dask cluster's workers when one is configured. With --warnings, what each input was warned about."""
     from pipeline.commands.status import status as get_status
     from pipeline.config.workspace import Workspace
 
@@ -223,7 +268,35 @@ def status(workspace: Path, scheduler: str | None, as_json: bool) -> None:
         return
     from pipeline.commands.status import format_status
 
-    click.echo(format_status(data))
+    click.echo(format_status(data, with_warnings=with_warnings))
+
+
+@cli.command()
+@workspace_option
+@click.argument("inputs", nargs=-1, metavar="[INPUT...]")
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed input.")
+def retry(workspace: Path, inputs: tuple[str, ...], all_failed: bool) -> None:
+    """Process INPUTs (workspace-relative, as in out/report.json) again on the next run, though their
+    bytes did not change: after fixing what the error said (a codec installed, a setting changed).
+    Exit 75 while a run or watcher holds the workspace."""
+    from pipeline.batch.lock import workspace_lock
+    from pipeline.batch.store import Store
+    from pipeline.config.workspace import Workspace
+
+    if bool(inputs) == all_failed:
+        raise click.UsageError("name the inputs to retry, or give --failed for every failed input")
+    ws = Workspace.open(workspace)
+    with workspace_lock(ws.state, "retry"):
+        store = Store(ws.state / "state.db")
+        try:
+            queued, unknown = store.requeue(list(inputs) if inputs else None)
+        finally:
+            store.close()
+    if unknown:
+        raise click.UsageError(
+            f"not an input of this workspace: {', '.join(unknown)} (use the paths of out/report.json)"
+        )
+    _err(f"{len(queued)} input(s) will be processed by the next run: `crossmedia run -w {ws.root}`")
 
 
 @cli.command()

@@ -16,6 +16,7 @@ from PIL import Image, ImageCms, ImageDraw
 
 from pipeline.batch.engine import run
 from pipeline.batch.progress import Progress
+from pipeline.commands.daily import built, input_counts
 from pipeline.commands.publish import publish
 from pipeline.config.icc import find_icc
 from pipeline.config.settings import CONFIG_NAME
@@ -235,8 +236,10 @@ def run_demo(root: Path, jobs: int | None = None, echo: Callable[[str], None] = 
     ws = Workspace.open(root)
     with Progress() as progress:
         report = run(ws, jobs=jobs, command="demo", on_result=progress.update, on_step=progress.step, after=(publish,))
-    c = report.counts
-    echo(f"\n{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged")
+    # Inputs only, as the progress lines count them ("[1/11]"); pages and banners said apart (#17).
+    doc = report.as_dict()
+    c = input_counts(doc)
+    echo(f"\n{c['processed']} processed, {c['failed']} failed, {c['skipped']} unchanged{built(doc)}")
     for note in report.notes:
         echo(f"note: {note}")
     echo("results:")

@@ -10,6 +10,7 @@ from pipeline.batch.lock import holder
 from pipeline.batch.store import Store
 from pipeline.batch.watch import watch_state
 from pipeline.config.workspace import Workspace
+from pipeline.names import printable
 from pipeline.review.decisions import review_list
 
 
@@ -46,6 +47,9 @@ def status(ws: Workspace, scheduler: str | None = None) -> dict:
             if r.status == "failed"
         ],
         "pending": pending,
+        "profile_warnings": [w for p in ws.profiles.values() for w in p.warnings],
+        # Shown with `status --warnings` (#17: `run` said "4 warnings" and nothing listed them).
+        "warnings": {r.input: list(r.warnings) for r in sorted(rows.values(), key=lambda r: r.input) if r.warnings},
         "review": _review(ws),
         "last_run": runs[0] if runs else None,
         "lock": holder(ws.state),
@@ -84,7 +88,7 @@ def _review(ws: Workspace) -> dict:
     }
 
 
-def format_status(data: dict) -> str:
+def format_status(data: dict, with_warnings: bool = False) -> str:
     c = data["counts"]
     lines = [
         f"workspace {data['workspace']}",
@@ -136,6 +140,19 @@ def format_status(data: dict) -> str:
     if data["failed"]:
         lines.append("failed:")
         lines += [f"  {f['input']}: {f['error']}" for f in data["failed"]]
+    lines += [f"warning: {w}" for w in data.get("profile_warnings", [])]
+    warned = data.get("warnings") or {}
+    if with_warnings:
+        lines.append(
+            f"warnings: {sum(map(len, warned.values()))} on {len(warned)} input(s)" if warned else "warnings: none"
+        )
+        for input, found in warned.items():
+            lines.append(f"  {printable(input)}:")
+            lines += [f"    - {printable(w)}" for w in found]
+    elif warned:
+        lines.append(
+            f"warnings: {sum(map(len, warned.values()))} on {len(warned)} input(s) (crossmedia status --warnings)"
+        )
     if data["pending"]:
         lines.append("pending (new or changed since the last run):")
         lines += [f"  {p}" for p in data["pending"][:50]]

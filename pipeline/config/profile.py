@@ -401,6 +401,7 @@ class Profile:
     path: Path
     description: str
     sections: dict[str, Any]  # kind -> validated options dataclass
+    warnings: tuple[str, ...] = ()  # loads, but probably not as meant (printed by `run`, #17)
 
     def options(self, kind: str) -> Any | None:
         return self.sections.get(kind)
@@ -452,6 +453,38 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
+# What people write for a format, and the name the profile keys use (#17: "jpg" was refused).
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+
+
+def _aliases(section: dict) -> dict:
+    """`formats = ["jpg"]` means "jpeg": the names in formats lists and quality tables."""
+    out = dict(section)
+    for k in ("formats", "poster_formats"):
+        if isinstance(out.get(k), list):
+            out[k] = [FORMAT_ALIASES.get(v, v) if isinstance(v, str) else v for v in out[k]]
+    if isinstance(out.get("quality"), dict):
+        out["quality"] = {FORMAT_ALIASES.get(k, k): v for k, v in out["quality"].items()}
+    return out
+
+
+def _dropped(name: str, path: Path, table: dict, builtin: dict[str, Path], problems: list[str]) -> list[str]:
+    """A workspace profile named like a built-in, without `extends`, replaces it whole: the
+    built-in's other sections are gone and their files are no longer processed there (#17)."""
+    if name not in builtin or builtin[name] == path or "extends" in table:
+        return []
+    base = _read_toml(builtin[name], problems) or {}
+    lost = [s for s in SECTIONS if isinstance(base.get(s), dict) and not isinstance(table.get(s), dict)]
+    if not lost:
+        return []
+    sections = " and ".join(f"[{s}]" for s in lost)
+    return [
+        f"{path} replaces the built-in profile {name!r} without `extends`, so the built-in's {sections} "
+        f"{'is' if len(lost) == 1 else 'are'} dropped and those files are not processed for {name!r}.\n"
+        f'  Fix: add extends = "{name}" at the top to change only the keys given here, or add {sections}.'
+    ]
+
+
 def load_profiles(workspace_dir: Path | None = None) -> dict[str, Profile]:
     """Every built-in profile, then the workspace's own; raise ConfigError listing all problems."""
     files: dict[str, Path] = {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.toml"))}
@@ -465,6 +498,7 @@ def load_profiles(workspace_dir: Path | None = None) -> dict[str, Profile]:
         table = raw[name]
         if table is None:
             continue
+        warnings = _dropped(name, path, table, builtin, problems)
         parent = table.get("extends")
         if parent and not isinstance(parent, str):  # a list or table here was a TypeError (#8)
             problems.append(
@@ -523,13 +557,19 @@ def load_profiles(workspace_dir: Path | None = None) -> dict[str, Profile]:
         sections = {}
         for kind, cls in SECTIONS.items():
             if isinstance(table.get(kind), dict):
-                sections[kind] = load_table(cls, table[kind], path, kind, problems)
+                sections[kind] = load_table(cls, _aliases(table[kind]), path, kind, problems)
         if head is not None and not sections:
             problems.append(
                 f"error: {path}: the profile has no section, so it handles no input.\n"
                 f"  Fix: add at least one of " + ", ".join(f"[{s}]" for s in SECTIONS) + "."
             )
-        profiles[name] = Profile(name=name, path=path, description=head.description if head else "", sections=sections)
+        profiles[name] = Profile(
+            name=name,
+            path=path,
+            description=head.description if head else "",
+            sections=sections,
+            warnings=tuple(warnings),
+        )
     _check_cross(profiles, problems)
     if problems:
         raise ConfigError(problems)

@@ -100,6 +100,13 @@ def _describe(tp: Any) -> str:
         return f"a table of {_describe(get_args(tp)[1])}s"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in get_args(tp) if a is not type(None))
+    if origin is tuple:  # the generated tables said "tuple[float, float]" (#17)
+        args = get_args(tp)
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {_describe(args[0])}s"
+        return "a list of " + ", ".join(_describe(a) for a in args)
+    if dataclasses.is_dataclass(tp):  # ... and "<class 'pipeline.config.Limits'>"
+        return getattr(tp, "DOC_TYPE", "table")
     return {int: "whole number", float: "number", bool: "true/false", str: "text"}.get(tp, str(tp))
 
 

@@ -271,7 +271,8 @@ class WorkspaceConfig:
 
 
 DEFAULT_CONFIG = """\
-# crossmedia workspace. Reference: docs/workspace.md in the crossmedia sources (`crossmedia.toml`).
+# crossmedia workspace. Every key, its default and what it does: the "Workspace" page of the
+# crossmedia docs, section "crossmedia.toml" (docs/workspace.md in the sources).
 name = "{name}"
 
 # Watched folder -> profile. Files dropped into a folder come out under out/<profile>/.

@@ -6,6 +6,7 @@ decorative = false            # true: alt="" on pages, no missing-alt warning
 title = "Dawn ride"
 credit = "Photo: A. Person / Agency"
 trim = { start = "00:00:01.5", end = 12 }   # audio/video, seconds or HH:MM:SS.mmm
+orientation = 1               # images: the pixels are upright, whatever the EXIF tag says
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ class Sidecar:
         None, "Credit/copyright line, written into the outputs' metadata.", example='"Photo: A. Person"'
     )
     trim: Trim | None = key(None, "Audio/video: keep only {start, end}.", example='{start = 1.5, end = "00:00:12"}')
+    # A photo whose pixels were turned upright by an editor that left the EXIF tag at "rotate 90"
+    # came out sideways and nothing could say so (#17).
+    orientation: int | None = key(
+        None,
+        "Images: EXIF orientation to use instead of the file's (1 = the pixels are upright as stored; "
+        "6 = turn 90° clockwise, 3 = 180°, 8 = 90° anticlockwise; 2, 4, 5, 7 mirror).",
+        check=between(1, 8),
+        example="1",
+    )
 
 
 def sidecar_facts(sidecar: Sidecar) -> dict:

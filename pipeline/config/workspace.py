@@ -11,6 +11,7 @@ quarantine/           failed inputs: a copy plus <name>.error.txt
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -29,7 +30,7 @@ from pipeline.config.settings import (
     check_folder_profiles,
     load_config,
 )
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, MachineFault
 from pipeline.names import is_ignored, safe_name
 
 
@@ -53,7 +54,7 @@ class Workspace:
 
     @classmethod
     def open(cls, root: Path | str) -> Workspace:
-        root = Path(root).resolve()
+        root = find_root(Path(root).resolve())
         config = load_config(root)
         profiles = load_profiles(root)
         check_folder_profiles(config, profiles, root / CONFIG_NAME)
@@ -142,6 +143,25 @@ class Workspace:
             path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else PurePosixPath(path).as_posix()
         )
 
+    def check_writable(self) -> None:
+        """MachineFault (exit 2, one line) when out/, quarantine/ or .crossmedia/ cannot be written:
+        a fault of this machine, found before any input is read, so none is failed for it (#17:
+        good photos were quarantined as "internal error" and stayed failed once it was fixed)."""
+        for folder in (self.out, self.quarantine, self.state):
+            probe = folder / f".write-test-{os.getpid()}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                how = "is mounted read-only" if e.errno == errno.EROFS else "is not writable by this user"
+                raise MachineFault(
+                    f"{self.rel(folder)}/ {how} ({e.strerror}); nothing was processed. Fix: give the user "
+                    f"that runs crossmedia write access (e.g. chmod -R u+w {self.rel(folder)}), then run again"
+                ) from None
+
     # Scanning ----------------------------------------------------------------------------
     def scan(self) -> Iterator[Candidate]:
         """Every input in every watched folder, in a stable order; one stat per file (and no
@@ -152,11 +172,34 @@ class Workspace:
                 yield from self._walk(str(base), folder, profile)
 
     def _walk(self, directory: str, rel_dir: str, profile: str) -> Iterator[Candidate]:
+        # Listed through a descriptor, so that each file's stat walks one name rather than the
+        # whole path (an input is ten names deep in a real workspace: W3, #12).
+        fd = -1
         try:
-            with os.scandir(directory) as found:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            with os.scandir(fd) as found:
                 entries = sorted(found, key=_NAME)
-        except OSError:
+        except OSError as e:
+            if fd >= 0:
+                os.close(fd)
+            # Reported as a failed "input" named by the folder, not skipped in silence (#17); it
+            # goes when the folder can be read again (and its files are then processed).
+            yield Candidate(
+                rel_dir,
+                profile,
+                0,
+                0,
+                None,
+                problem=f"folder cannot be read ({e.strerror}), so its files are not processed; give the user "
+                f"that runs crossmedia access to it (e.g. chmod -R u+rX {rel_dir})",
+            )
             return
+        try:
+            yield from self._entries(entries, directory, rel_dir, profile)
+        finally:
+            os.close(fd)
+
+    def _entries(self, entries: list[os.DirEntry], directory: str, rel_dir: str, profile: str) -> Iterator[Candidate]:
         names = {e.name for e in entries}
         for entry in entries:
             name = entry.name
@@ -182,10 +225,10 @@ class Workspace:
                 )
                 continue
             if entry.is_symlink():
-                yield self._symlink(entry, rel, profile, sidecar)
+                yield self._symlink(f"{directory}/{name}", rel, profile, sidecar)
                 continue
             if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(entry.path, rel, profile)
+                yield from self._walk(f"{directory}/{name}", rel, profile)
                 continue
             if not entry.is_file(follow_symlinks=False):
                 continue  # sockets, fifos: nothing a delivery contains
@@ -198,8 +241,8 @@ class Workspace:
         target = path.resolve()
         return target.is_relative_to(self.root) and not target.is_relative_to(self.state)
 
-    def _symlink(self, entry: os.DirEntry, rel: str, profile: str, sidecar: str | None) -> Candidate:
-        target = Path(entry.path).resolve()
+    def _symlink(self, path: str, rel: str, profile: str, sidecar: str | None) -> Candidate:
+        target = Path(path).resolve()
         if not self.inside(target):
             return Candidate(
                 rel,
@@ -216,6 +259,16 @@ class Workspace:
 
 
 _NAME = attrgetter("name")
+
+
+def find_root(start: Path) -> Path:
+    """The workspace `start` is in: itself, or the nearest folder above it with a crossmedia.toml,
+    as git finds its repository (#17: run from inbox/web/, the CLI suggested `crossmedia init`
+    there). `start` itself when none is found, so the error names the folder the user gave."""
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return start
 
 
 def init_workspace(root: Path, name: str | None = None) -> Path:

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.media.ffmpeg_run import DEMUXERS
+from pipeline.media.ffmpeg_run import DEMUXERS, PLAYLIST, label, plain_reason
 from pipeline.media.sniff import Sniffed
 from pipeline.names import one_line
 
@@ -44,11 +44,10 @@ def ffprobe(path: Path, timeout: float = 60) -> dict:
     if done.returncode != 0:
         stderr = done.stderr.decode(errors="replace")
         if "not on whitelist" in stderr:
-            raise InputError(
-                "a playlist or reference file (HLS, concat, DASH...) that points at other files; "
-                "deliver the media file itself"
-            )
-        raise InputError(f"not a readable audio/video file: {one_line(stderr, 200) or 'ffprobe failed'}")
+            raise InputError(PLAYLIST, details=one_line(stderr, 2000))
+        # The file's own name is not ffprobe's words about it (a file may be called "truncated.mp4").
+        reason = plain_reason(stderr.replace(str(path), ""), label(path))
+        raise InputError(reason, details=one_line(stderr, 2000) or "ffprobe failed")
     return json.loads(done.stdout or b"{}")
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from xml.sax.saxutils import escape
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 from pipeline.atomic import write_image
 from pipeline.config.profile import ImageOptions
@@ -20,6 +21,19 @@ _ALPHA = {"avif", "webp", "png", "gif", "tiff"}
 def srgb_bytes() -> bytes:
     """littleCMS's built-in sRGB profile (588 bytes): embedded in every screen output."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def xmp_rights(rights: str) -> bytes:
+    """An XMP packet with dc:rights: UTF-8, so "© 2026 Studio Nord" survives whole (#17). EXIF's
+    Copyright is ASCII and came out as "? 2026 Studio Nord"; exiftool, Lightroom and Bridge read
+    dc:rights first."""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f'<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{escape(rights)}</rdf:li></rdf:Alt></dc:rights>'
+        '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
 
 
 def flatten(im: Image.Image, background: str) -> Image.Image:
@@ -43,14 +57,23 @@ def encode(
     exif: Image.Exif | None,
     frames: tuple[Frame, ...] = (),
     dpi: float | None = None,
+    rights: str | None = None,
 ) -> int:
-    """Encode `im` (or `frames`, for animated formats) as `fmt` at `final`; return its size in bytes."""
+    """Encode `im` (or `frames`, for animated formats) as `fmt` at `final`; return its size in bytes.
+    `rights`: the copyright line, written whole as XMP dc:rights (GIF has no place for it)."""
     quality = opts.quality.get(fmt)
     params: dict = {}
     if icc and fmt != "gif":
         params["icc_profile"] = icc
     if exif is not None and fmt in ("jpeg", "webp", "avif", "png"):
         params["exif"] = exif.tobytes()
+    xmp = xmp_rights(rights) if rights else None
+    if xmp is not None and fmt in ("jpeg", "webp", "avif"):
+        params["xmp"] = xmp
+    elif xmp is not None and fmt == "png":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+        params["pnginfo"] = info
     if dpi:
         params["dpi"] = (dpi, dpi)
     if fmt not in _ALPHA or (fmt == "tiff" and im.mode == "CMYK"):
@@ -70,8 +93,11 @@ def encode(
         params.update(compress_level=6)
     elif fmt == "tiff":
         params.update(compression="tiff_lzw")
-        if exif is not None:
-            params["tiffinfo"] = {t: v for t, v in exif.items() if t in (0x013B, 0x8298, 0x010E)}
+        tags = {t: v for t, v in exif.items() if t in (0x013B, 0x8298, 0x010E)} if exif is not None else {}
+        if xmp is not None:
+            tags[700] = xmp  # XMLPacket
+        if tags:
+            params["tiffinfo"] = tags
     if frames and fmt in ANIMATED:
         first, *rest = [f.image for f in frames]
         params.update(save_all=True, append_images=rest, duration=[f.duration for f in frames], loop=0)

@@ -9,7 +9,7 @@ runs them, because every run needs the same guard rails (#4):
   an .m3u8 naming a local MP4 plays it), so hls, concat, dash and the like are never opened;
 - `-nostdin`, so a job never waits on the terminal;
 - a time limit per call (the worker's `[limits] timeout` bounds the whole job too);
-- stderr summarised into one human line on failure (the last lines that say what went wrong);
+- a plain line on failure (what happened, what to do), ffmpeg's own last lines kept as details;
 - `-progress pipe:1` parsed into the fraction done, for the same progress display images use
   (only when an engine listens: `crossmedia probe` and tests calling stages directly do not).
 """
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.errors import InputError, MissingTool
+from pipeline.errors import CrossmediaError, InputError, MachineFault, MissingTool
 from pipeline.names import one_line
 
 PROTOCOLS = "file"
@@ -37,6 +37,60 @@ _NOISE = re.compile(
     r"^(\s*(Stream mapping|Press \[q\]|Input #|Output #|Metadata:|Duration:|Stream #|Side data|"
     r"configuration:|built with|lib\w+\s+\d)|\s{2,}\w+\s*:)"
 )
+
+
+# ffmpeg's words -> what happened, in plain words, and what to do (#17). The headline of a failed
+# input is for the person who dropped the file: no demuxer names, no 0x addresses. ffmpeg's own
+# text stays in the error's `details` (log, quarantine/, report item).
+# Only ffmpeg's phrases: its lines also name the file, and a file may be called "truncated.mp3".
+_CUT_SHORT = re.compile(r"moov atom not found", re.I)
+_NO_SOUND = re.compile(r"no 'data' tag found|Invalid frame size|Failed to read frame size|Could not seek to", re.I)
+_BAD_DATA = re.compile(r"Invalid data found when processing input|Invalid argument|error while decoding", re.I)
+_NO_CODEC = re.compile(
+    r"Unknown encoder '([\w-]+)'|Encoder ([\w-]+) not found|Decoder \(codec ([\w-]+)\) not found", re.I
+)
+ASK_AGAIN = "ask the supplier for the file again"
+PLAYLIST = (
+    "a playlist or reference file (HLS, concat, DASH...) that points at other files; deliver the media file itself"
+)
+
+
+def label(path: Path) -> str:
+    """How a message names the file's kind: its extension as people say it ("MP4", "WAV")."""
+    return path.suffix.lstrip(".").upper() or "audio/video"
+
+
+def plain_reason(stderr: str, kind: str) -> str:
+    """ffmpeg's or ffprobe's stderr about a file of `kind` ("MP4") -> one plain sentence with what to do."""
+    if _CUT_SHORT.search(stderr):
+        return (
+            f"{kind} file is incomplete: it was cut short (an interrupted copy or upload, or a recording "
+            f"that was not finished) and cannot be played; {ASK_AGAIN}"
+        )
+    if _NO_SOUND.search(stderr):
+        return (
+            f"{kind} file is damaged: no sound can be read from it (it was probably cut short during "
+            f"the copy or upload); {ASK_AGAIN}"
+        )
+    if _BAD_DATA.search(stderr):
+        return f"{kind} file is damaged, or is not really a {kind} file: it cannot be read; {ASK_AGAIN}"
+    return (
+        f"{kind} file cannot be read (damaged, or a kind of file this machine's ffmpeg does not know); "
+        f"{ASK_AGAIN}, or check it plays elsewhere"
+    )
+
+
+def missing_codec(stderr: str) -> MachineFault | None:
+    """ffmpeg lacks an encoder or decoder: this machine's fault, not the input's (#17)."""
+    found = _NO_CODEC.search(stderr)
+    if found is None:
+        return None
+    codec = next(g for g in found.groups() if g)
+    return MachineFault(
+        f"this machine's ffmpeg has no {codec} codec (its build leaves it out); install a full ffmpeg "
+        f"(Debian: apt-get install ffmpeg) and check with `crossmedia doctor`: the next run retries this input",
+        details=one_line(stderr, 2000),
+    )
 
 
 def executable(name: str = "ffmpeg") -> str:
@@ -86,8 +140,21 @@ def run(
         raise InputError(f"{what} took longer than {timeout:g} s; stopped") from None
     stderr = done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        raise InputError(f"{what} failed: {summarise(stderr)}")
+        raise _failure(what, stderr)
     return stderr
+
+
+def _failure(what: str, stderr: str) -> CrossmediaError:
+    fault = missing_codec(stderr)
+    if fault is not None:
+        return fault
+    if "not on whitelist" in stderr:  # the demuxer whitelist stopped a playlist (see DEMUXERS)
+        return InputError(PLAYLIST, details=summarise(stderr, 2000))
+    if _CUT_SHORT.search(stderr) or _NO_SOUND.search(stderr) or _BAD_DATA.search(stderr):
+        headline = f"{what} failed: the file is damaged part-way and the decoder gave up; {ASK_AGAIN}"
+    else:
+        headline = f"{what} failed; if the file plays elsewhere, send it with .crossmedia/crossmedia.log to us"
+    return InputError(headline, details=summarise(stderr, 2000))
 
 
 def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: Callable[[float], None]) -> str:
@@ -113,7 +180,7 @@ def _run_with_progress(cmd: list[str], timeout: float, what: str, on_progress: C
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise InputError(f"{what} failed: {summarise(stderr)}")
+        raise _failure(what, stderr)
     return stderr
 
 

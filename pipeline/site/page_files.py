@@ -39,6 +39,7 @@ def _aspect(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class PageLink:
+    DOC_TYPE = "table {text, href}"  # how the generated tables name it (schema._describe)
     text: str = key("", "Text of the button.", example='"Shop now"')
     href: str = key(
         "",
@@ -50,6 +51,7 @@ class PageLink:
 
 @dataclass(frozen=True)
 class PageBlock:
+    DOC_TYPE = "[[blocks]] table"
     heading: str = key("", "Heading of the block.")
     text: str = key("", "Paragraphs, separated by an empty line. Plain text: markup is shown as typed, never run.")
     asset: str = key(
