@@ -25,9 +25,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bs4 import BeautifulSoup
-from bs4.filter import ElementFilter
-
 from pipeline.config.workspace import Workspace
 
 # (tag, attribute) the browser fetches on load.
@@ -120,22 +117,29 @@ def check_notes(ws: Workspace, only: set[Path] | None = None, limit: int = 20) -
     return notes
 
 
-class _Wanted(ElementFilter):
+def _wanted(name: str, attrs) -> bool:
     """Only the elements the checks read are built into the tree (building it is most of the time)."""
-
-    def allow_tag_creation(self, nsprefix, name, attrs) -> bool:
-        attrs = attrs or {}
-        return (
-            name in _TAGS
-            or "style" in attrs
-            or any(isinstance(v, str) and v.lstrip()[:11].lower() == "javascript:" for v in attrs.values())
-        )
+    attrs = attrs or {}
+    return (
+        name in _TAGS
+        or "style" in attrs
+        or any(isinstance(v, str) and v.lstrip()[:11].lower() == "javascript:" for v in attrs.values())
+    )
 
 
 def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path]) -> None:
+    # Imported here: bs4 loads lxml's tree builder when lxml is installed (WeasyPrint brings it),
+    # 0.1 s of every run's start-up, and pages are checked only after a site rebuild.
+    from bs4 import BeautifulSoup
+    from bs4.filter import ElementFilter
+
+    class Wanted(ElementFilter):
+        def allow_tag_creation(self, nsprefix, name, attrs) -> bool:
+            return _wanted(name, attrs)
+
     rel = page.relative_to(out).as_posix()
     try:
-        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser", parse_only=_Wanted())
+        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "html.parser", parse_only=Wanted())
     except OSError as e:
         result.problems.append(Problem(rel, f"cannot be read: {e.strerror}"))
         return
