@@ -157,7 +157,7 @@ def build_report(
         if since and arrived.date().isoformat() < since:
             continue
         try:
-            done = datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S%z")
+            done = datetime.fromisoformat(updated)  # as the store writes it: 2026-12-05T02:08:29+0000
         except ValueError:
             done = arrived
         review = reviews.get(rel)

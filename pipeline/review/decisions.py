@@ -149,10 +149,23 @@ def versions_of(ws: Workspace) -> dict[str, str]:
         store.close()
 
 
+def _decided_versions(ws: Workspace) -> dict[str, str]:
+    """input -> sha256 of the inputs someone decided on: the others are pending whatever their
+    version, and a run must not load 100,000 hashes to say so (W3, #12)."""
+    store = Store(db_path(ws))
+    try:
+        query = "SELECT input, sha256 FROM items WHERE input IN (SELECT DISTINCT input FROM review_decisions)"
+        return dict(store.db.execute(query))
+    finally:
+        store.close()
+
+
 def review_of(ws: Workspace) -> dict[str, Review]:
     """Every input's review, keyed by its workspace-relative path (as in report.json). Inputs
     nobody decided on may be absent: use `.get(input, PENDING)`."""
-    versions = versions_of(ws)
+    if generation(db_path(ws)) == "0":  # no decision yet: every input is pending
+        return {}
+    versions = _decided_versions(ws)
     db = connect(db_path(ws))
     try:
         return reviews(db, versions, ws.config.review.approvals)
