@@ -78,6 +78,9 @@ def test_backup_verify_restore_then_a_damaged_pack(filled, secret, tmp_path):
     assert len(snapshots) == 1 and "crossmedia" in snapshots[0]["tags"] and "workspace=test" in snapshots[0]["tags"]
     manifest = (ws.root / ".crossmedia" / "originals.sha256").read_text().splitlines()
     assert sorted(manifest) == sorted(f"{h}  {rel}" for rel, h in want.items())
+    assert ws.report()["backup"] is None  # the run before the backup knew of none
+    ws.run()
+    assert ws.report()["backup"]["snapshot"] == snapshots[0]["short_id"]  # the run's report names it
 
     assert "is sound" in ws.cli("backup", "verify", "-w", str(ws.root), expect=0).output
 

@@ -21,6 +21,9 @@ class RunReport:
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    # What the after-run steps add to out/report.json, at its top level (the last backup, #16):
+    # the engine carries it without knowing what it is.
+    extras: dict = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -39,7 +42,8 @@ class RunReport:
 
     def as_dict(self) -> dict:
         # Shallow: asdict() deep-copied every item (W3: a third of a no-op run, #8).
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extras"}
+        d.update(self.extras)
         d["exit_code"] = int(self.exit_code)
         return d
 

@@ -8,6 +8,7 @@ input's fault, items for the page and banner files it built or refused.
 
 from __future__ import annotations
 
+from pipeline.backup.restic import last_backup
 from pipeline.banners.spec import STATE, banner_files
 from pipeline.batch.report import RunReport
 from pipeline.config.workspace import Workspace
@@ -21,6 +22,7 @@ def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
     annotate(report.items, review_of(ws))  # each input's review state, in out/report.json (#14)
+    report.extras["backup"] = last_backup(ws)  # the last backup of the originals, or None (#16)
     if banner_files(ws) or (ws.state / STATE).exists():
         # Imported only here: the banner builder (Selenium, the asset packer) is a fifth of a
         # run's start-up, and most workspaces have no banners.
