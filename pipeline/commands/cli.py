@@ -35,6 +35,12 @@ workspace_option = click.option(
     # Found upward, as git finds its repository (#17): run from inbox/web/ it is the workspace above.
     help="The workspace folder (where crossmedia.toml is), or any folder inside it.",
 )
+jobs_option = click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 # Where inputs are processed (#13): this machine's worker processes, or a Dask cluster.
 executor_option = click.option(
@@ -110,12 +116,7 @@ def init(folder: Path, name: str | None) -> None:
 
 @cli.command()
 @workspace_option
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
-)
+@jobs_option
 @executor_option
 @scheduler_option
 @click.option(
@@ -207,12 +208,7 @@ def run(
     type=click.FloatRange(min=0),
     help="Seconds a file must stay unchanged before it is taken. Default: [watch] settle.",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Worker processes (default: [jobs] in crossmedia.toml, else every core).",
-)
+@jobs_option
 @executor_option
 @scheduler_option
 def watch(
