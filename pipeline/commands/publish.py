@@ -21,7 +21,9 @@ from pipeline.site.check import check_notes
 def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
     """`inputs_changed`: some input was processed or removed in this run (or there is no report
     yet), so everything built from the store is stale. Banners check their own files and assets."""
-    annotate(report.items, review_of(ws))  # each input's review state, in out/report.json (#14)
+    # Read once for the whole step: report.json, the site and the production report all show it.
+    reviews = review_of(ws)
+    annotate(report.items, reviews)  # each input's review state, in out/report.json (#14)
     report.extras["backup"] = last_backup(ws)  # the last backup of the originals, or None (#16)
     if banner_files(ws) or (ws.state / STATE).exists():
         # Imported only here: the banner builder (Selenium, the asset packer) is a fifth of a
@@ -29,9 +31,9 @@ def publish(ws: Workspace, report: RunReport, inputs_changed: bool) -> None:
         from pipeline.banners.build import build_banners
 
         build_banners(ws, report)  # out/banners/ (#7)
-    written = build_site(ws, report, inputs_changed)  # out/site/: preview site and pages (#6)
+    written = build_site(ws, report, inputs_changed, reviews)  # out/site/: preview site and pages (#6)
     # After the site (whose sweep keeps only what it wrote) and before the check (the index links
     # it): the production report of this run, every run, since its "last run" changes each time (#15)
-    write_report(ws, report.as_dict())
+    write_report(ws, report.as_dict(), reviews)
     if written is not None:  # read back what the site build wrote, and the banners' pages (#6)
         report.notes.extend(check_notes(ws, only=written | set((ws.out / "banners").rglob("*.html"))))

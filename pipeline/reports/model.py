@@ -142,7 +142,11 @@ def load_report_json(ws: Workspace) -> dict:
 
 
 def build_report(
-    ws: Workspace, last_run: dict | None = None, since: str | None = None, now: datetime | None = None
+    ws: Workspace,
+    last_run: dict | None = None,
+    since: str | None = None,
+    now: datetime | None = None,
+    reviews: dict | None = None,
 ) -> Report:
     """`last_run`: the run's report as a dict (the publish step passes the run's own, before
     out/report.json is written); None reads out/report.json. `since`: YYYY-MM-DD, inputs that
@@ -150,7 +154,8 @@ def build_report(
     now = now or datetime.now().astimezone()
     last = last_run if last_run is not None else load_report_json(ws)
     rows, runs = _rows(ws)
-    reviews = review_of(ws) if rows else {}
+    if reviews is None:  # the publish step passes the one it read; commands read their own
+        reviews = review_of(ws) if rows else {}
     items: list[Item] = []
     for rel, profile, media, status, mtime_ns, updated, error, warnings in rows:
         arrived = datetime.fromtimestamp(mtime_ns / 1e9).astimezone()

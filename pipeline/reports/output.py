@@ -85,11 +85,11 @@ def as_json(report: Report) -> str:
     return json.dumps(asdict(report), indent=1, ensure_ascii=False)
 
 
-def write_report(ws: Workspace, last_run: dict) -> str:
+def write_report(ws: Workspace, last_run: dict, reviews: dict | None = None) -> str:
     """The publish step's hook: out/site/report.html for this run; returns its workspace path.
     Written only when its bytes changed."""
     path = report_path(ws)
-    data = html(ws, build_report(ws, last_run)).encode()
+    data = html(ws, build_report(ws, last_run, reviews=reviews)).encode()
     try:
         same = path.read_bytes() == data
     except OSError:

@@ -126,23 +126,28 @@ def report_pages(ws: Workspace, report) -> None:
 
 
 # Build ---------------------------------------------------------------------------------------
-def build_site(ws: Workspace, report, inputs_changed: bool) -> set[Path] | None:
+def build_site(ws: Workspace, report, inputs_changed: bool, reviews: dict | None = None) -> set[Path] | None:
     """The publish step's hook: build if anything changed, add notes and page items to the
     run's report (a `pipeline.batch.engine.RunReport`). Returns the files this build wrote (for the
     check), or None when nothing needed building."""
     written = None
     if inputs_changed or site_changed(ws):
         written = set()
-        report.notes.extend(build(ws, report.started, written, report_link=True))
+        report.notes.extend(build(ws, report.started, written, report_link=True, reviews=reviews))
     report_pages(ws, report)
     return written
 
 
 def build(
-    ws: Workspace, started: str | None = None, written: set[Path] | None = None, report_link: bool = False
+    ws: Workspace,
+    started: str | None = None,
+    written: set[Path] | None = None,
+    report_link: bool = False,
+    reviews: dict | None = None,
 ) -> list[str]:
     """Build out/site/ from the store now; return notes for the report. `written` collects
-    the files whose bytes changed. `report_link`: the publish step writes report.html next."""
+    the files whose bytes changed. `report_link`: the publish step writes report.html next.
+    `reviews`: the review states the publish step read (read here when None)."""
     started = started or now()
     rows, generation = _rows(ws)
     built_from = fingerprint(ws, generation)
@@ -198,7 +203,7 @@ def build(
         entries[result.file] = entry
 
     versions = Versions(ws)
-    preview = PreviewSite(ws, rows, media, chrome_for, review_of(ws), versions)
+    preview = PreviewSite(ws, rows, media, chrome_for, review_of(ws) if reviews is None else reviews, versions)
     try:
         asset_tpl = env.get_template("asset.html")
         for row in preview.rows:
