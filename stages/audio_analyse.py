@@ -122,6 +122,8 @@ def audio_analyse(job: Job, opts: AudioOptions) -> Job:
         else 0,
         "silence_lead": round(lead, 3),
         "silence_tail": round(tail, 3),
+        # The part read, in seconds of the source: where the silences above lie (the site draws them)
+        "analysed": [round(start, 4), round(start + kept, 4)],
     }
     if "diff" in stats:
         diff = stats["diff"].get("Peak level dB", -math.inf)

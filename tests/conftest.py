@@ -149,18 +149,6 @@ def crossmedia(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) 
 
 
 # Browser -----------------------------------------------------------------------------------
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-
 def _chromium() -> tuple[str | None, str | None]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     return browser, shutil.which("chromedriver")
@@ -199,10 +187,10 @@ def browser(tmp_path_factory):
             f"needs chromium and chromedriver (Debian packages chromium, chromium-driver); "
             f"found chromium={chromium}, chromedriver={driver}"
         )
-    from pipeline.banners.browser import STEADY, start
+    from pipeline.banners.browser import FLAGS, start
 
     drv = start(
-        [*CHROMIUM_FLAGS, *STEADY, "--allow-file-access-from-files"],
+        [*FLAGS, "--allow-file-access-from-files"],
         lambda: str(tmp_path_factory.mktemp("chromium-profile")),
     )
     try:

@@ -70,3 +70,19 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_second():
     assert commands[:2] == ["./dev demo", "./dev test"], commands
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert [line.removeprefix("exec ") for line in ci.splitlines() if line.startswith("exec ")] == ["./dev test"]
+
+
+def test_site_screenshots_are_shown_at_both_sizes():
+    """docs/site.md shows the preview site as a designer first sees it (#14): each page kind at the
+    desktop and the phone width, made by `./dev screenshots` (pipeline/commands/screenshots.py)."""
+    from PIL import Image
+
+    from pipeline.commands.screenshots import PAGES, VIEWPORTS
+
+    text = DOCS["site.md"]
+    for name in ("index", *PAGES):
+        for width, height in VIEWPORTS:
+            rel = f"img/site-{name}-{width}.png"
+            assert f"({rel})" in text, f"docs/site.md does not show {rel}"
+            with Image.open(ROOT / "docs" / rel) as im:
+                assert im.size == (width, height), rel

@@ -434,3 +434,46 @@ def test_asset_page_shows_sidecar_text_and_download_links(ws, corpus):
     assert said == {"Title": "Portrait", "Alt text": "Grace <b>Hopper</b>", "Credit": "Navy"}
     links = page.select("table.renditions a")
     assert links and all(a.has_attr("download") for a in links)
+
+
+@pytest.mark.browser
+def test_browser_bulk_approve_on_the_index(reviewed, browser, corpus):
+    """Select two of three cards on the index, approve them at once: those two, and only they,
+    are approved, by the name typed once."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import settle
+
+    ws = reviewed
+    ws.drop("images/gray.jpg")
+    ws.drop("images/logo.svg")
+    ws.run()
+    s = _serve(ws)
+    try:
+        base = f"http://127.0.0.1:{s.port}"
+        browser.get(base + "/site/index.html")
+        settle(browser)
+        chosen = ["inbox/web/gray.jpg", INPUT]
+        for value in chosen:
+            browser.find_element(By.CSS_SELECTOR, f'input[form="bulk"][value="{value}"]').click()
+        bulk = browser.find_element(By.ID, "bulk")
+        bulk.find_element(By.NAME, "by").send_keys("Dana")
+        bulk.find_element(By.CSS_SELECTOR, 'button[data-review="approved"]').click()
+        settle(browser)
+        assert browser.current_url.startswith(base + "/site/index.html")
+        states = {item["input"]: item for item in _list(ws)}
+        assert {i for i, item in states.items() if item["state"] == "approved"} == set(chosen)
+        assert states["inbox/web/logo.svg"]["state"] == "pending"
+        assert all(states[i]["decisions"][0]["by"] == "Dana" for i in chosen)
+
+        s.watcher.tick()  # the serve loop rebuilds the site after a decision
+        browser.get(base + "/site/index.html")
+        settle(browser)
+        shown = {
+            c.get_attribute("data-search").split()[0]: c.get_attribute("data-review")
+            for c in browser.find_elements(By.CSS_SELECTOR, "#assets .card")
+        }
+        assert shown == {"inbox/web/gray.jpg": "approved", INPUT: "approved", "inbox/web/logo.svg": "pending"}
+    finally:
+        s.server.shutdown()
+        s.server.server_close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,15 @@ def test_print_renditions_are_compared_as_a_soft_proof(site):
     label = page.select_one(".compare figcaption").text
     assert "soft proof" in label and "TIFF" in label
     assert any("ppi" in li.text for li in page.select(".warnings li"))
+    # the picture first, then the warnings in full, then the summary; raw facts folded at the end
+    picture, warnings, summary = (
+        page.select_one(".source .crop-frame"),
+        page.select_one(".warnings"),
+        page.select_one(".summary"),
+    )
+    assert _before(page, picture, warnings) and _before(page, warnings, summary)
+    assert _facts_of(summary)["Pixels"] == "128 × 128" and "Input" not in _facts_of(summary)
+    assert _facts_of(page.select_one("details.details"))["Input"] == "inbox/print/tiny-128.jpg"
 
 
 def test_a_small_source_is_shown_at_its_own_size_and_is_the_before_of_its_comparison(site):
@@ -237,6 +247,8 @@ def test_hostile_names_and_sidecar_text_stay_text(site):
             assert tag.name != "img" or tag.get("src") != "x", path
     text = asset_page(site, f"inbox/web/{HOSTILE}").read_text(encoding="utf-8")
     assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in text
+    download = soup(asset_page(site, f"inbox/web/{HOSTILE}")).select_one(".download a")
+    assert re.fullmatch(r"\.\./zip/[\w.-]+\.zip", download["href"]) and "<" not in download["download"]
     landing = soup(out(site, "site/pages/landing.html"))
     assert MARKUP_TEXT in landing.get_text()  # shown as typed
     assert landing.find("img", alt=MARKUP_ALT) is not None  # escaped into the attribute, intact
@@ -503,3 +515,251 @@ def test_the_worker_draws_the_source_preview_while_the_pixels_are_in_memory(ws):
         assert im.size == (1200, 800) == (recorded[0]["width"], recorded[0]["height"])  # upright
     pages = "".join(p.read_text() for p in (ws.root / "out/site").rglob("*.html"))
     assert preview.relative_to(ws.root / "out").as_posix() in pages
+
+
+# Audio and video pages (#14) ----------------------------------------------------------------
+GAP = "inbox/podcast/gap.wav"  # 1 s of silence, 2 s of tone, 1.5 s of silence: the podcast profile trims both
+CLIP = "inbox/web/h264-aac.mp4"  # 640x480, web made "original" and "1:1"
+PHONE = "inbox/web/phone-rotated-90.mov"  # stored 640x480 with a rotation of 90°: shown 480x640
+SOCIAL = "inbox/social/h264-aac.mp4"  # social: 1:1, 4:5, 9:16 only, so no poster of the whole frame
+
+
+def _ffmpeg(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def av(tmp_path_factory) -> Workspace:
+    """A real run over an audio file made here and corpus clips (h264-aac.mp4: MIT, see SOURCES.md;
+    phone-rotated-90.mov: MIT, streamio-ffmpeg), in the web, social and podcast profiles."""
+    from pipeline.config.workspace import init_workspace
+
+    if not shutil.which("ffmpeg"):
+        pytest.skip("needs ffmpeg")
+    root = tmp_path_factory.mktemp("av") / "ws"
+    init_workspace(root, "av")
+    ws = Workspace(root)
+    ws.profile("web", 'extends = "web"\n[video]\naspects = ["original", "1:1"]\nloop = false\n')
+    (root / "inbox/podcast").mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2,adelay=1000,apad=pad_dur=1.5",
+        "-ac", "1", str(root / GAP),
+    )  # fmt: skip
+    ws.drop("video/h264-aac.mp4")
+    ws.drop("video/phone-rotated-90.mov")
+    ws.drop("video/h264-aac.mp4", "inbox/social")
+    ws.write(f"{GAP}.toml", 'title = "Gap <jingle>"\ncredit = "Made by ffmpeg"\nalt = "A tone between two silences"\n')
+    ws.result = ws.run("-j", "2", expect=0)
+    return ws
+
+
+def _page(ws: Workspace, rel: str) -> tuple[Path, BeautifulSoup]:
+    from pipeline.batch.store import Store
+    from pipeline.site.preview import asset_page_path
+
+    store = Store(ws.root / ".crossmedia/state.db")
+    try:
+        path = ws.root / "out" / asset_page_path(store.items()[rel])
+    finally:
+        store.close()
+    return path, soup(path)
+
+
+def _facts_of(section) -> dict[str, str]:
+    return dict(zip([d.text for d in section.select("dt")], [d.text for d in section.select("dd")], strict=True))
+
+
+def _before(doc: BeautifulSoup, first, second) -> bool:
+    """Does `first` come before `second` in the page?"""
+    order = {id(tag): n for n, tag in enumerate(doc.find_all(True))}
+    return order[id(first)] < order[id(second)]
+
+
+def test_audio_page_leads_with_the_waveform_its_trim_and_silences_then_a_summary_in_units(av):
+    from pipeline.site.facts import clock
+
+    path, page = _page(av, GAP)
+    facts = av.item(GAP)["facts"]
+    trim, duration = facts["trim"], facts["duration"]
+    assert trim["cut_start"] and trim["cut_end"] and "silence" in trim["by"]  # what this page is about
+    player = page.select_one(".stage .player audio")
+    summary = page.select_one(".summary")
+    assert _before(page, player, summary) and _before(page, summary, page.select_one("details.details"))
+    assert page.select_one("details.details > summary").text == "Details"
+    # The waveform (of the kept part) sits where the kept part is on the source's duration.
+    kept = page.select_one(".wave .span-kept")
+    assert kept.select_one("img.waveform")["src"].endswith("-waveform.png")
+    assert kept["style"] == (
+        f"left:{trim['start'] / duration * 100:.2f}%;width:{(trim['end'] - trim['start']) / duration * 100:.2f}%"
+    )
+    cuts = [s["style"] for s in page.select(".wave .span-cut")]
+    assert cuts == [
+        f"left:0.00%;width:{trim['start'] / duration * 100:.2f}%",
+        f"left:{trim['end'] / duration * 100:.2f}%;width:{(duration - trim['end']) / duration * 100:.2f}%",
+    ]
+    silences = page.select(".wave .span-silence")
+    assert len(silences) == 2 and silences[0]["style"].startswith("left:0.00%;width:2")  # ~1 s of 4.5 s
+    assert silences[1]["style"].endswith(f"width:{facts['silence_tail'] / duration * 100:.2f}%")
+    assert {li["class"][1] for li in page.select(".legend li")} == {"key-kept", "key-cut", "key-silence"}
+    said = _facts_of(summary)
+    assert said["Duration"] == "0:04.5" and said["Channels"] == "mono" and said["Sample rate"] == "44.1 kHz"
+    assert (
+        said["Kept"]
+        == f"{clock(facts['kept_duration'])} ({clock(trim['start'])} to {clock(trim['end'])}, cut: silence)"
+    )
+    before, after = facts["loudness"]["before"]["lufs"], facts["loudness"]["after"]["mp3"]["lufs"]
+    assert said["Loudness"].startswith(f"{before:.1f} → {after:.1f}") and "LUFS" in said["Loudness"]
+    assert "dBTP" in said["Loudness"] and "gain +" in said["Loudness"]
+    assert said["Bitrate"].endswith(("kb/s", "Mb/s")) and said["File size"].endswith("kB")
+    assert _facts_of(page.select_one(".sidecar")) == {
+        "Title": "Gap <jingle>",
+        "Alt text": "A tone between two silences",
+        "Credit": "Made by ffmpeg",
+    }
+    # Every fact in words: no Python dict or list printed, units on the numbers.
+    text = page.get_text()
+    assert "{" not in text and "}" not in text and not re.search(r"\['|'\]|': |\": ", text), text
+    details = _facts_of(page.select_one("details.details"))
+    assert details["Loudness › after › mp3 › lufs"].endswith(" LUFS")
+    assert details["Sample rate"] == "44.1 kHz" and details["Trim › by"] == "silence"
+    assert "Renditions" not in " ".join(details) and "Sidecar" not in " ".join(details)
+
+
+def test_video_page_leads_with_the_player_and_draws_the_crops_on_the_poster(av):
+    path, page = _page(av, CLIP)
+    first = page.select_one("main video")
+    assert first.find_parent(class_="stage") is not None and "original" in first.find_parent("figure").figcaption.text
+    assert _before(page, first, page.select_one(".summary"))
+    frame = page.select_one(".crops-video .crop-frame")
+    poster = frame.img
+    assert "-poster." in poster["src"] and "1x1" not in poster["src"]  # the whole frame
+    assert (path.parent / poster["src"]).is_file()
+    crops = {c.span.text: c["style"] for c in frame.select(".crop")}
+    # 1:1 of a 640x480 frame: 480x480 in the middle, 80 px in from each side
+    assert crops == {"1:1": "left:12.50%;top:0.00%;width:75.00%;height:100.00%"}
+    said = _facts_of(page.select_one(".summary"))
+    assert said["Size"] == "640 × 480 px, landscape" and said["Video"].startswith("H264, ")
+    assert said["Video"].endswith(" fps") and said["Sound"].startswith("AAC, ")
+    assert re.fullmatch(r"\d+ kb/s|\d\.\d\d Mb/s", said["Bitrate"]) and "LUFS" in said["Loudness"]
+    assert "{" not in page.get_text()
+
+
+def test_a_video_without_a_whole_poster_draws_its_crops_on_the_largest_one(av):
+    _, page = _page(av, SOCIAL)
+    frame = page.select_one(".crops-video .crop-frame.framed")
+    assert frame["style"].startswith("aspect-ratio:640/480;")
+    assert {c.span.text for c in frame.select(".crop")} == {"1:1", "4:5", "9:16"}
+    backdrop = frame.select_one("img.backdrop")
+    assert "-1x1-" in backdrop["src"]  # the largest crop, at its place in the frame
+    assert backdrop["style"] == "left:12.50%;top:0.00%;width:75.00%;height:100.00%"
+
+
+def test_a_portrait_clip_is_shown_upright(av):
+    facts = av.item(PHONE)["facts"]
+    assert (facts["width"], facts["height"], facts["rotation"]) == (640, 480, 90)  # stored sideways
+    _, page = _page(av, PHONE)
+    said = _facts_of(page.select_one(".summary"))
+    assert said["Size"] == "480 × 640 px, portrait (stored 640 × 480, rotated 90°)"
+    video = page.select_one(".stage video")
+    assert int(video["height"]) > int(video["width"])
+
+
+def test_the_zip_holds_the_renditions_and_is_made_again_only_when_they_change(av):
+    import os
+    import zipfile
+
+    from conftest import published
+    from pipeline.config.workspace import Workspace as Open
+    from pipeline.site.build import build
+
+    path, page = _page(av, CLIP)
+    link = page.select_one(".download a")
+    item = av.item(CLIP)
+    names = sorted(Path(o).name for o in published(item))
+    assert link.text == f"Download all ({len(names)} files, {link.text.split(', ')[1]}"
+    assert link["download"] == "h264-aac.mp4-web.zip"
+    assert sorted(a.text for a in page.select("table.renditions a")) == names
+    zipped = path.parent / link["href"]
+    with zipfile.ZipFile(zipped) as z:
+        assert sorted(z.namelist()) == names
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}  # mp4, jpeg, webp
+        for info in z.infolist():
+            assert (av.root / "out/web/h264-aac.mp4" / info.filename).read_bytes() == z.read(info)
+    before = os.stat(zipped)
+    assert build(Open.open(av.root)) == []  # a build that changes nothing keeps every zip as it is
+    after = os.stat(zipped)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # An output that changed: a new zip, and the old one is swept away.
+    poster = av.root / next(o for o in item["outputs"] if o.endswith("-poster.jpg"))
+    os.utime(poster, ns=(before.st_mtime_ns + 10**9, before.st_mtime_ns + 10**9))
+    build(Open.open(av.root))
+    _, page = _page(av, CLIP)
+    again = path.parent / page.select_one(".download a")["href"]
+    assert again != zipped and again.is_file() and not zipped.exists()
+
+
+def test_zip_member_names_are_plain_file_names(tmp_path):
+    from pipeline.config.workspace import Workspace as Open
+    from pipeline.config.workspace import init_workspace
+    from pipeline.site.bundle import members
+
+    init_workspace(tmp_path / "ws", "z")
+    ws = Open.open(tmp_path / "ws")
+    folder = ws.out / "web" / "x"
+    folder.mkdir(parents=True)
+    for name in ("a b.mp3", "<img src=x>.jpg", "c.jpg"):
+        (folder / name).write_bytes(b"x")
+    (ws.root / "secret.txt").write_text("not ours")
+    rels = ["out/web/x/a b.mp3", "out/web/x/<img src=x>.jpg", "out/web/x/c.jpg", "out/web/x/../../../secret.txt"]
+    got = [name for _, name, _ in members(ws, [*rels, "out/web/x/c.jpg"])]
+    assert got[0] == "a-b-7dbde9.mp3" and re.fullmatch(r"img-src-x-\w{6}\.jpg", got[1]) and got[2] == "c.jpg"
+    assert got[3] == "c-2.jpg" and len(got) == 4  # the same name twice: made unique; outside out/: left out
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", n) for n in got)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 1440])
+def test_asset_pages_lead_with_the_media_and_fit_the_screen(site, av, browser, width):
+    """At a phone's and a desktop's width, from file://: no sideways scrolling, and the picture or the
+    player starts on the first screen (at 1440x900 the player is whole there)."""
+    pages = [asset_page(site, "inbox/social/orient-1.jpg", "social")]
+    pages += [_page(av, rel)[0] for rel in (GAP, CLIP, PHONE, SOCIAL)]
+    for path in pages:
+        _open(browser, path.as_uri(), width)
+        console, failed = _problems(browser)
+        # preload="metadata": Chromium reads a clip's start and aborts the rest of the request
+        aborted = [
+            f for f in failed if f.startswith("net::ERR_ABORTED file://") and f.endswith((".mp4", ".mp3", ".m4a"))
+        ]
+        assert (console, [f for f in failed if f not in aborted]) == ([], []), path.name
+        assert all(Path(urllib.parse.unquote(f.split("file://", 1)[1])).is_file() for f in aborted), aborted
+        assert _undecoded(browser) == [], path.name
+        scroll, inner = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"{path.name}: horizontal scroll at {width} px: {scroll} > {inner}"
+        top, bottom, screen = browser.execute_script(
+            "var m = document.querySelector('.stage video, .stage audio, .stage .crop-frame');"
+            "var r = m.getBoundingClientRect(); return [r.top + scrollY, r.bottom + scrollY, innerHeight];"
+        )
+        assert top < screen * 0.6, f"{path.name} at {width} px: the media starts at {top} px of {screen}"
+        if width == 1440:
+            assert bottom <= screen, f"{path.name}: the media ends at {bottom} px, below the fold ({screen})"
+    _full_screenshot(browser, width, f"site-video-crops-{width}")
+
+
+@pytest.mark.browser
+def test_index_cards_in_a_row_have_one_height(site, browser):
+    _open(browser, out(site, "site/index.html").as_uri(), 1440)
+    cards = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#assets .card')).map(function (c) {"
+        "  return [c.offsetTop, c.offsetHeight, !!c.querySelector('.card-warning')]; });"
+    )
+    rows: dict[int, list[tuple[int, bool]]] = {}
+    for top, height, warned in cards:
+        rows.setdefault(top, []).append((height, warned))
+    assert len(cards) == 8 and max(len(r) for r in rows.values()) >= 4
+    # a row mixing cards with a warning (taller content) and without: one height all the same
+    assert any(len({w for _, w in r}) == 2 for r in rows.values()), rows
+    for top, row in rows.items():
+        assert len({h for h, _ in row}) == 1, f"cards at {top} px differ in height: {row}"

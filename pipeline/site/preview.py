@@ -5,7 +5,10 @@ Built from the store after a run. Each page gets a context dataclass made here; 
 itself (source previews, "before" images, soft proofs) come from `pipeline.site.media`.
 
     out/site/index.html            every input: thumbnail, profile, media, status, warnings
-    out/site/asset/<name>.html     one input: source facts, renditions, comparisons, crops, players
+    out/site/asset/<name>.html     one input: the picture with its crops or the player first, warnings,
+                                   a summary with units, sidecar text, the zip, review, comparisons,
+                                   renditions; every raw fact under "Details" (#14)
+    out/site/zip/<name>-<key>.zip  the input's renditions in one download (pipeline.site.bundle)
     out/site/media/<key>.webp      source previews, "before" images, soft proofs (cached)
     out/site/static/               site.css, site.js
 
@@ -33,15 +36,20 @@ from pipeline.config.workspace import Workspace
 from pipeline.media.previews import FORMAT_ORDER, PREVIEW_ROLES, compared
 from pipeline.names import safe_name
 from pipeline.review.decisions import PENDING, STATES, Review
+from pipeline.site.bundle import Bundle, Bundles
 from pipeline.site.facts import (
     AUDIO_TYPES,
+    IMAGE_EXTS,
     VIDEO_TYPES,
     Fact,
     aspect_of,
+    audio_spans,
+    clock,
+    details,
     ext,
     outputs_of,
     role,
-    source_facts,
+    summary,
 )
 from pipeline.site.media import THUMB_WIDTH, Media, Shown, displayable, out_rel
 from pipeline.site.render import href, nice_bytes
@@ -168,12 +176,53 @@ class Player:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """A video's crops drawn on a frame of the source (#14). The poster of the "original" aspect
+    is the whole frame; without one, the poster of the largest crop stands in at its place in a
+    box of the source's shape (`backdrop` its position, `shape` the box's aspect-ratio)."""
+
+    poster: Img
+    crops: list[CropBox]
+    backdrop: Markup | None = None  # style="left:..%;top:..%;width:..%;height:..%"
+    shape: Markup | None = None  # style="aspect-ratio:W/H;width:..."
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the audio's timeline: left and width in % of the source's duration."""
+
+    kind: str  # kept | cut | silence (a css class)
+    style: Markup
+    label: str  # "cut 0:05.2 to 0:05.5"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The waveform (of the kept part, as the outputs sound) placed on the source's duration,
+    with what the trim cut and where the silences are."""
+
+    waveform: Img | None
+    shape: Markup  # style="aspect-ratio:W/H" of the waveform picture
+    kept: Markup  # where the waveform goes
+    spans: list[Span]
+    duration: str
+    legend: list[tuple[str, str]]  # (kind, what it means) of the kinds shown
+
+
+@dataclass(frozen=True)
+class Download:
+    href: str
+    name: str
+    label: str  # "Download all (6 files, 1.2 MB)"
+
+
+@dataclass(frozen=True)
 class AssetPage:
     chrome: Chrome
     card: Card
     title: str
     warnings: list[str]
-    facts: list[Fact]
+    facts: list[Fact]  # every raw fact, folded under "Details"
     source: Img | None
     source_note: str
     crops: list[CropBox]
@@ -183,6 +232,10 @@ class AssetPage:
     quarantine: str | None  # where the error and a copy are (text: quarantine/ is outside out/)
     review: ReviewView | None = None
     sidecar: list[Fact] = ()  # alt, title, credit from the input's sidecar (#14)
+    summary: list[Fact] = ()  # a few lines in plain words, with units (#14)
+    frame: Frame | None = None  # video: the crops on the poster
+    timeline: Timeline | None = None  # audio: the waveform with trim and silences
+    download: Download | None = None  # the zip of the renditions
 
 
 # Paths ---------------------------------------------------------------------------------------
@@ -209,6 +262,7 @@ class PreviewSite:
         self.rows = sorted(rows.values(), key=lambda r: (r.profile, r.input))
         self.media = media
         self.chrome_for = chrome_for  # page path -> Chrome
+        self.bundles = Bundles(ws, media.used)  # the sweep keeps what media.used holds
 
     def _img(self, page: str, shown: Shown | None, alt: str = "") -> Img | None:
         return Img(href(page, shown.path), shown.width, shown.height, alt) if shown else None
@@ -325,22 +379,86 @@ class PreviewSite:
             crops = self._crops(outs)
             if not vector:
                 comparisons = self._comparisons(page, row, outs)
+        delivered = [r for r in outs if r.get("role") not in PREVIEW_ROLES]
+        video = row.media == "video" and row.status == "processed"
         return AssetPage(
             chrome=self.chrome_for(page),
             card=card,
             title=card.name,
             warnings=list(row.warnings),
-            facts=source_facts(row),
+            facts=details(row),
             source=source,
             source_note=note,
             crops=crops,
             comparisons=comparisons,
             players=self._players(page, row, outs),
-            renditions=[self._rendition(page, row, r) for r in outs if r.get("role") not in PREVIEW_ROLES],
+            renditions=[self._rendition(page, row, r) for r in delivered],
             quarantine=_quarantine(row),
             review=self._review(page, row),
             sidecar=_sidecar(row),
+            summary=summary(row),
+            frame=self._frame(page, row, outs) if video else None,
+            timeline=self._timeline(page, row, outs) if row.media == "audio" and row.status == "processed" else None,
+            download=self._download(page, row, delivered) if row.status == "processed" else None,
         )
+
+    def _download(self, page: str, row: Row, delivered: list[dict]) -> Download | None:
+        bundle: Bundle | None = self.bundles.zip(row, [r["path"] for r in delivered])
+        if bundle is None:
+            return None
+        files = f"{bundle.files} file{'s' if bundle.files != 1 else ''}"
+        return Download(href(page, bundle.path), bundle.name, f"Download all ({files}, {nice_bytes(bundle.bytes)})")
+
+    def _frame(self, page: str, row: Row, outs: list[dict]) -> Frame | None:
+        """The video's crops on its poster: see `Frame`."""
+        crops = self._crops([r for r in outs if not role(r, "video")])
+        posters = [r for r in outs if role(r, "video") == "poster" and r.get("width") and ext(r["path"]) in IMAGE_EXTS]
+        if not crops or not posters:
+            return None
+        posters.sort(key=lambda r: FORMAT_ORDER.index(r["format"]) if r.get("format") in FORMAT_ORDER else 9)
+        whole = next((r for r in posters if aspect_of(r) == "original"), None)
+        if whole is not None:
+            return Frame(self._poster(page, whole, "the poster frame, whole"), crops)
+
+        def area(r: dict) -> float:
+            return (float(r["crop"][2]) - float(r["crop"][0])) * (float(r["crop"][3]) - float(r["crop"][1]))
+
+        best = max((r for r in posters if r.get("crop")), key=area, default=None)
+        w, h = row.facts.get("display_width"), row.facts.get("display_height")
+        if best is None or not (w and h):
+            return None
+        return Frame(
+            self._poster(page, best, f"the poster frame of {aspect_of(best)}, where it lies in the whole frame"),
+            crops,
+            _box(best["crop"]),
+            # the source's shape, no taller than most of the screen
+            Markup(f"aspect-ratio:{int(w)}/{int(h)};width:min(100%, calc(70vh * {int(w)} / {int(h)}))"),
+        )
+
+    def _poster(self, page: str, r: dict, alt: str) -> Img:
+        return Img(href(page, out_rel(self.ws, r["path"])), int(r["width"]), int(r["height"]), alt)
+
+    def _timeline(self, page: str, row: Row, outs: list[dict]) -> Timeline | None:
+        f = row.facts
+        duration = float(f.get("duration") or 0)
+        if duration <= 0:
+            return None
+        spans = audio_spans(f)
+        wave = next((r for r in outs if role(r, "audio") == "waveform"), None)
+        waveform = self._poster(page, wave, "waveform of the kept part") if wave and wave.get("width") else None
+
+        def style(a: float, b: float) -> Markup:
+            return Markup(f"left:{a / duration * 100:.2f}%;width:{max(0.0, b - a) / duration * 100:.2f}%")
+
+        shown = []
+        for key in ("cut_start", "cut_end", "silence_lead", "silence_tail"):
+            if key in spans:
+                a, b = spans[key]
+                kind = key.split("_")[0]
+                shown.append(Span(kind, style(a, b), f"{kind} {clock(a)} to {clock(b)}"))
+        legend = [(k, words) for k, words in LEGEND if k == "kept" or any(s.kind == k for s in shown)]
+        shape = Markup(f"aspect-ratio:{waveform.width}/{waveform.height}" if waveform else "aspect-ratio:6/1")
+        return Timeline(waveform, shape, style(*spans["kept"]), shown, clock(duration), legend)
 
     def _review(self, page: str, row: Row) -> ReviewView:
         previous = self.versions.previous(row) if self.versions is not None else None
@@ -389,9 +507,7 @@ class PreviewSite:
             full = (x0, y0, x1, y1) == (0, 0, 1, 1)
             if full and r.get("focus_from") != "sidecar":
                 continue  # nothing cut, no focal point given: nothing to draw
-            box = Markup(
-                f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%"
-            )
+            box = _box((x0, y0, x1, y1))
             dot = Markup(f"left:{float(focus[0]) * 100:.2f}%;top:{float(focus[1]) * 100:.2f}%") if focus else None
             boxes[aspect] = CropBox(
                 label=aspect, box=box, focus=dot, focus_from=str(r.get("focus_from") or ""), colour=len(boxes) % 4
@@ -451,7 +567,8 @@ class PreviewSite:
                 groups.setdefault((aspect_of(r), role(r, "video") == "loop"), []).append(r)
         posters = [r for r in outs if role(r, "video") == "poster"]
         players = []
-        for (aspect, loop), group in groups.items():
+        # The original first (it leads the page), the crops next, the muted loops last.
+        for (aspect, loop), group in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0] != "original")):
             poster = next((p for p in posters if aspect_of(p) == aspect), posters[0] if posters else None)
             w = next(
                 (int(r["width"]) for r in group if r.get("width")), int(poster.get("width") or 640) if poster else 640
@@ -473,6 +590,21 @@ class PreviewSite:
                 )
             )
         return players
+
+
+LEGEND = (
+    ("kept", "kept: the waveform of what the outputs play"),
+    ("cut", "cut by the trim"),
+    ("silence", "silence found"),
+)
+
+
+def _box(crop) -> Markup:
+    """CSS position of a crop [x0, y0, x1, y1] (0..1 of the upright source) in its frame."""
+    x0, y0, x1, y1 = (float(v) for v in crop)
+    return Markup(
+        f"left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%"
+    )
 
 
 def _sidecar(row: Row) -> list[Fact]:
