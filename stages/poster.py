@@ -4,7 +4,9 @@ The poster time is the profile's `poster` (a time in the kept part) or "auto": t
 the scan found not black. ffmpeg seeks to it exactly (`-ss` before the input is frame-accurate
 when decoding), and one run writes a poster per aspect and format at the size of that aspect's
 video, plus the optional short animated WebP previews. Posters carry `role = "poster"`, so the
-preview site shows them on the player and as the thumbnail.
+preview site shows them on the player and as the thumbnail. A profile that makes crops only also
+gets the whole frame at that time (`<stem>.frame.jpg`, `role = "frame"`, a picture for people
+like the image previews, never delivered): the preview site draws the crops on it (#14).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pipeline.config.profile import VideoOptions
 from pipeline.config.sidecar import parse_time
 from pipeline.job import Job
 from pipeline.media import ffmpeg_run
-from pipeline.media.video_geometry import renditions_for, stem_of
+from pipeline.media.previews import PREVIEW_WIDTH
+from pipeline.media.video_geometry import Rendition, fit, renditions_for, stem_of
 from pipeline.media.video_input import argv, kept, source_input, to_sdr
 
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
@@ -44,7 +47,8 @@ def poster(job: Job, opts: VideoOptions) -> Job:
     formats = list(dict.fromkeys(opts.poster_formats))  # a format listed twice is written once (#12)
     stem = stem_of(job)
     src = to_sdr(source_input(job, ss=f"{start + at:.6f}").video, job)
-    branches = len(plan) * (len(formats) + (1 if opts.preview else 0))
+    whole = any(r.rect == [0.0, 0.0, 1.0, 1.0] for r in plan)
+    branches = len(plan) * (len(formats) + (1 if opts.preview else 0)) + (0 if whole else 1)
     split = src.split() if branches > 1 else None
     outputs, planned, branch = [], [], 0
     for r in plan:
@@ -91,6 +95,15 @@ def poster(job: Job, opts: VideoOptions) -> Job:
                 )
             )
             planned.append((job.out_dir / r.name(stem, "-preview.webp"), tmp, "webp", r, pw, ph, "preview"))
+    if not whole:
+        stream = split[branch] if split is not None else src
+        fw, fh = fit(int(job.facts["display_width"]), int(job.facts["display_height"]), PREVIEW_WIDTH, PREVIEW_WIDTH)
+        tmp = job.tmp_dir / f"{uuid.uuid4().hex}.jpg"
+        picture = stream.filter("scale", fw, fh, flags="lanczos").filter("setsar", 1)
+        jpeg = {"c:v": "mjpeg", "q:v": 3, "pix_fmt": "yuvj420p"}
+        outputs.append(ffmpeg.output(picture, str(tmp), **{"frames:v": 1, "update": 1, "map_metadata": -1}, **jpeg))
+        frame = Rendition("original", (0, 0, fw, fh), [0.0, 0.0, 1.0, 1.0], (0.5, 0.5), fw, fh, (fw, fh), "")
+        planned.append((job.out_dir / f"{stem}.frame.jpg", tmp, "jpeg", frame, fw, fh, "frame"))
     job.tmp_dir.mkdir(parents=True, exist_ok=True)
     write_many(
         [(final, tmp) for final, tmp, *_ in planned],

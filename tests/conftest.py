@@ -25,8 +25,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 def published(item: dict) -> list[str]:
     """A report item's renditions proper: its outputs without the pictures made for people
-    (source preview, before, soft proof, share: stages/previews.py names them so)."""
-    return [o for o in item["outputs"] if not re.search(r"\.(preview|share)\.\w+$|\.(before|proof)-\w+\.\w+$", o)]
+    (source preview, before, soft proof, share: stages/previews.py names them so; a video's whole
+    frame: stages/poster.py)."""
+    return [o for o in item["outputs"] if not re.search(r"\.(preview|share|frame)\.\w+$|\.(before|proof)-\w+\.\w+$", o)]
 
 
 # Property tests (hypothesis), deterministic for CI: a fixed, modest number of examples,

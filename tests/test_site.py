@@ -21,7 +21,7 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image, ImageOps
 
-from conftest import CORPUS, WAIT, Workspace, screenshot, settle
+from conftest import CORPUS, WAIT, Workspace, published, screenshot, settle
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 MARKUP_ALT = '"><script>alert("alt")</script>'
@@ -646,14 +646,19 @@ def test_video_page_leads_with_the_player_and_draws_the_crops_on_the_poster(av):
     assert "{" not in page.get_text()
 
 
-def test_a_video_without_a_whole_poster_draws_its_crops_on_the_largest_one(av):
-    _, page = _page(av, SOCIAL)
-    frame = page.select_one(".crops-video .crop-frame.framed")
-    assert frame["style"].startswith("aspect-ratio:640/480;")
-    assert {c.span.text for c in frame.select(".crop")} == {"1:1", "4:5", "9:16"}
-    backdrop = frame.select_one("img.backdrop")
-    assert "-1x1-" in backdrop["src"]  # the largest crop, at its place in the frame
-    assert backdrop["style"] == "left:12.50%;top:0.00%;width:75.00%;height:100.00%"
+def test_a_video_with_crops_only_draws_them_on_its_whole_frame(av):
+    path, page = _page(av, SOCIAL)
+    frame = page.select_one(".crops-video .crop-frame")
+    assert frame.img["src"].endswith(".frame.jpg")  # stages/poster.py: the whole frame, for people
+    with Image.open(path.parent / frame.img["src"]) as im:
+        assert im.size == (640, 480) == (int(frame.img["width"]), int(frame.img["height"]))
+    crops = {c.span.text: c["style"] for c in frame.select(".crop")}
+    assert set(crops) == {"1:1", "4:5", "9:16"}
+    assert crops["1:1"] == "left:12.50%;top:0.00%;width:75.00%;height:100.00%"
+    # a picture for people: not in the renditions table, the zip or a delivery
+    assert not [a for a in page.select("table.renditions a") if a["href"].endswith(".frame.jpg")]
+    item = av.item(SOCIAL)
+    assert not [o for o in published(item) if o.endswith(".frame.jpg")]
 
 
 def test_a_portrait_clip_is_shown_upright(av):

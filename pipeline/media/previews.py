@@ -31,8 +31,9 @@ COMPARE_MAX = 1280  # the rendition a comparison shows is the largest up to this
 FORMAT_ORDER = ["avif", "webp", "jpeg", "png", "gif", "svg"]
 # What a browser shows in <img> (CMYK outputs excepted: they need a soft proof).
 WEB_FORMATS = ("avif", "webp", "jpeg", "png", "gif", "svg")
-# Roles of the pictures made for people; a rendition proper has no role.
-PREVIEW_ROLES = ("preview", "before", "proof", "share")
+# Roles of the pictures made for people; a rendition proper has no role. "frame": a video's whole
+# frame, made by the poster stage when a profile has crops only (the site draws them on it).
+PREVIEW_ROLES = ("preview", "before", "proof", "share", "frame")
 
 
 def compared(renditions: list[dict], cmyk: bool) -> dict[str, dict]:

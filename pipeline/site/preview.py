@@ -177,14 +177,11 @@ class Player:
 
 @dataclass(frozen=True)
 class Frame:
-    """A video's crops drawn on a frame of the source (#14). The poster of the "original" aspect
-    is the whole frame; without one, the poster of the largest crop stands in at its place in a
-    box of the source's shape (`backdrop` its position, `shape` the box's aspect-ratio)."""
+    """A video's crops drawn on the whole frame at the poster's time (#14): the poster of the
+    "original" aspect, or the `frame` picture the poster stage makes when a profile has crops only."""
 
     poster: Img
     crops: list[CropBox]
-    backdrop: Markup | None = None  # style="left:..%;top:..%;width:..%;height:..%"
-    shape: Markup | None = None  # style="aspect-ratio:W/H;width:..."
 
 
 @dataclass(frozen=True)
@@ -412,28 +409,15 @@ class PreviewSite:
     def _frame(self, page: str, row: Row, outs: list[dict]) -> Frame | None:
         """The video's crops on its poster: see `Frame`."""
         crops = self._crops([r for r in outs if not role(r, "video")])
-        posters = [r for r in outs if role(r, "video") == "poster" and r.get("width") and ext(r["path"]) in IMAGE_EXTS]
+        pictures = ("poster", "frame")
+        posters = [r for r in outs if role(r, "video") in pictures and r.get("width") and ext(r["path"]) in IMAGE_EXTS]
         if not crops or not posters:
             return None
         posters.sort(key=lambda r: FORMAT_ORDER.index(r["format"]) if r.get("format") in FORMAT_ORDER else 9)
         whole = next((r for r in posters if aspect_of(r) == "original"), None)
-        if whole is not None:
-            return Frame(self._poster(page, whole, "the poster frame, whole"), crops)
-
-        def area(r: dict) -> float:
-            return (float(r["crop"][2]) - float(r["crop"][0])) * (float(r["crop"][3]) - float(r["crop"][1]))
-
-        best = max((r for r in posters if r.get("crop")), key=area, default=None)
-        w, h = row.facts.get("display_width"), row.facts.get("display_height")
-        if best is None or not (w and h):
-            return None
-        return Frame(
-            self._poster(page, best, f"the poster frame of {aspect_of(best)}, where it lies in the whole frame"),
-            crops,
-            _box(best["crop"]),
-            # the source's shape, no taller than most of the screen
-            Markup(f"aspect-ratio:{int(w)}/{int(h)};width:min(100%, calc(70vh * {int(w)} / {int(h)}))"),
-        )
+        if whole is None:
+            return None  # made before the poster stage wrote a whole frame for crop-only profiles
+        return Frame(self._poster(page, whole, "the poster frame, whole"), crops)
 
     def _poster(self, page: str, r: dict, alt: str) -> Img:
         return Img(href(page, out_rel(self.ws, r["path"])), int(r["width"]), int(r["height"]), alt)
