@@ -366,6 +366,7 @@ def verify(ws: Path, expected: dict[str, str], originals: dict[str, str], report
         "tmp",
         "templates",
         "versions",  # pictures of earlier versions, for the review pages (#14)
+        "report-summary.json",  # the production report's summary of every row, between runs (#12)
     }
     stray = [p.name for p in (ws / ".crossmedia").iterdir() if p.name not in known]
     stray += [f"tmp/{p.name}" for p in (ws / ".crossmedia" / "tmp").glob("*")]

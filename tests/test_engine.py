@@ -351,3 +351,40 @@ def test_a_lone_input_shares_its_formats_between_idle_workers_and_is_recorded_on
     assert len(item["warnings"]) == len(set(item["warnings"]))
     with sqlite3.connect(ws.root / ".crossmedia/state.db") as c:
         assert c.execute("SELECT times_processed FROM items").fetchall() == [(1,)]
+
+
+def test_a_run_guesses_whether_to_start_its_workers_ahead_and_leaves_the_collector_as_found(ws):
+    """#12: `run` boots the workers' fork server ahead only when something looks new since the
+    last report (a run with nothing to do needs none; a wrong guess only starts it later), and
+    the engine's bulk work freezes what it made for the collector until the run ends."""
+    import gc
+
+    from pipeline.config.workspace import Workspace
+
+    def looks_changed() -> bool:
+        return Workspace.open(ws.root).looks_changed()
+
+    ws.drop("images/orient-1.jpg")
+    assert looks_changed()  # no report yet
+    ws.run(expect=0)
+    assert not looks_changed()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    ws.drop("images/tiny-128.jpg", "inbox/social")  # a new file in a watched folder
+    assert looks_changed()
+    ws.run(expect=0)
+    assert not looks_changed()
+    (ws.root / "inbox/web/2026-12").mkdir()  # a new sub-folder (a delivery)
+    assert looks_changed()
+    ws.run(expect=0)
+    assert not looks_changed()
+    later = time.time_ns() + 1_000_000_000
+    os.utime(ws.root / "crossmedia.toml", ns=(later, later))  # the config changed
+    assert looks_changed()
+    # A file rewritten in place is not seen ahead, but the run still finds it.
+    os.utime(ws.root / "crossmedia.toml", ns=(0, 0))
+    (ws.root / "inbox/web/orient-1.jpg").write_bytes((CORPUS / "images/tiny-128.jpg").read_bytes())
+    os.utime(ws.root / "inbox/web", ns=(0, 0))
+    assert not looks_changed()
+    ws.run(expect=0)
+    assert ws.report()["counts"]["processed"] == 1
+    assert gc.isenabled() and gc.get_freeze_count() == 0

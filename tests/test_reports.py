@@ -69,3 +69,55 @@ def test_report_command_csv_and_json_agree_with_the_store(ws, corpus: Path) -> N
     assert page.startswith("<!DOCTYPE html>") and "&lt;img src=x onerror=alert(1)&gt;" in page
     bad = ws.cli("report", "-w", str(ws.root), "--since", "yesterday")
     assert bad.exit_code == 2 and "yesterday" in bad.output
+
+
+def _page(ws) -> BeautifulSoup:
+    return BeautifulSoup((ws.root / "out/site/report.html").read_text(encoding="utf-8"), "html.parser")
+
+
+def _review_counts(ws) -> dict[str, int]:
+    return {li.contents[-1].strip(): int(li.strong.text) for li in _page(ws).select("#review li")}
+
+
+def test_the_kept_summary_is_made_again_when_a_decision_a_touch_or_an_input_changes(ws, corpus: Path) -> None:
+    """The publish step keeps the report's summary of every row between runs (#12: a run that
+    changed nothing reads no row); a review decision, a touched input (its arrival) and a changed
+    input each show on report.html after the next run that changes nothing else."""
+    import os
+    import shutil
+
+    _workspace(ws, corpus)
+    kept = ws.root / ".crossmedia/report-summary.json"
+    assert kept.is_file()
+    ws.run(expect=3)  # nothing new: made from the kept summary, same page but for its times
+    assert _review_counts(ws) == {"pending": 3}
+    assert json.loads(kept.read_text())["key"]
+
+    web = "inbox/web/orient-1.jpg"
+    ws.cli("review", "approve", web, "-w", str(ws.root), "--as", "Ann", expect=0)
+    ws.run(expect=3)
+    assert _review_counts(ws) == {"approved": 1, "pending": 2}
+    assert ws.item(web)["review"]["state"] == "approved"  # report.json too
+    assert ws.item("inbox/social/tiny-128.jpg")["review"] == {"state": "pending", "approvals": 0, "decisions": []}
+
+    # Same bytes, another mtime (a copy that kept the content): not processed again, but it
+    # arrived on another day as far as the report knows.
+    photo = ws.root / web
+    os.utime(photo, ns=(1_262_347_200_000_000_000, 1_262_347_200_000_000_000))  # 2010-01-01
+    assert ws.run(expect=3).exit_code == 3 and ws.report()["counts"]["processed"] == 0
+    days = {tr.find_all("td")[0].text for tr in _page(ws).select("#groups tbody tr")}
+    assert any(d.startswith("2010-01-0") or d.startswith("2009-12-31") for d in days), days
+
+    # A changed input is processed: its approval was for the old bytes.
+    shutil.copyfile(corpus / "images/tiny-128.jpg", photo)
+    ws.run(expect=3)
+    assert ws.report()["counts"]["processed"] == 1
+    assert _review_counts(ws) == {"pending": 3}
+    # A run that changed nothing shows the kept summary, not the rows (altered here to tell them
+    # apart), and one that cannot be read is made again.
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "groups": []}))
+    ws.run(expect=3)
+    assert len(_page(ws).select("#groups tbody tr")) == 0
+    kept.write_text("{")
+    ws.run(expect=3)
+    assert sum(int(tr.find_all("td")[2].text) for tr in _page(ws).select("#groups tbody tr")) == 3

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from operator import itemgetter
 
 from pipeline.atomic import clear_tmp
 from pipeline.batch.executor import WorkerPool
@@ -133,48 +134,68 @@ def run_locked(
         report.notes.append(store.recovered)
         log.warning(store.recovered)
     run_id = store.begin_run(os.getpid(), "run")
+    bulk = _Bulk()
     try:
-        with _bulk():
-            states = store.states()
-            tasks, items = _plan(ws, store, states, only, report)
-        report.items.extend(items)
-        for status, n in Counter(item["status"] for item in items).items():
-            report.counts[status] += n
-        if tasks:
-            own = pool is None
-            workers = pool or WorkerPool(ws, jobs or ws.config.jobs or os.cpu_count() or 1)
-            try:
-                _execute(ws, store, states, tasks, workers, stop, report, on_result, on_step)
-            finally:
-                if own:
-                    workers.close()
-        report.interrupted = stop.is_set()
-        report.items.sort(key=lambda i: (i["profile"], i["input"]))
-        report.finished = now()
-        store.finish_run(run_id, report.counts)
+        try:
+            with bulk:
+                states = store.states()
+                tasks, items = _plan(ws, store, states, only, report)
+            report.items.extend(items)
+            for status, n in Counter(item["status"] for item in items).items():
+                report.counts[status] += n
+            if tasks:
+                own = pool is None
+                workers = pool or WorkerPool(ws, jobs or ws.config.jobs or os.cpu_count() or 1)
+                try:
+                    _execute(ws, store, states, tasks, workers, stop, report, on_result, on_step)
+                finally:
+                    if own:
+                        workers.close()
+            report.interrupted = stop.is_set()
+            report.items.sort(key=_BY_PROFILE_AND_INPUT)
+            report.finished = now()
+            store.finish_run(run_id, report.counts)
+        finally:
+            store.close()
+        del states  # a big workspace's rows: not held while the publish step runs
+        changed = bool(report.counts["processed"] or report.removed or not ws.report_path.exists())
+        for step in after:
+            step(ws, report, changed)
+        write_report(report, ws.report_path, ws.tmp)
     finally:
-        store.close()
-    del states  # a big workspace's rows: not held while the publish step runs
-    changed = bool(report.counts["processed"] or report.removed or not ws.report_path.exists())
-    for step in after:
-        step(ws, report, changed)
-    write_report(report, ws.report_path, ws.tmp)
+        bulk.thaw()
     return report
 
 
-@contextlib.contextmanager
-def _bulk():
+_BY_PROFILE_AND_INPUT = itemgetter("profile", "input")
+
+
+class _Bulk:
     """No cyclic garbage collection while a workspace's rows and report items are made in bulk:
     none is a cycle, and the collector would walk the growing heap of them over and over (W3: a
-    tenth of a no-op run over 100,000 inputs, #12). Cycles made meanwhile are collected after."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    tenth of a no-op run over 100,000 inputs, #12). What was made meanwhile is then frozen (left
+    out of the collections of the rest of the run: the publish step and report.json, another
+    0.2 s at 100,000 inputs) until `thaw`, at the end of the run, makes it collectable again
+    (a watcher runs batch after batch)."""
+
+    def __init__(self):
+        self.frozen = False
+
+    def __enter__(self):
+        self.enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            gc.freeze()
+            self.frozen = True
+            gc.enable()
+
+    def thaw(self) -> None:
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
 
 def _plan(
@@ -191,11 +212,14 @@ def _plan(
     root = str(ws.root)
     claimed: dict[str, str] = {}
     outputs = _Outputs(root)
+    same: dict[tuple, bool] = {}  # _same_recipe of inputs without a sidecar, by what it compares
     try:
         for cand in ws.scan():
-            rel = cand.rel
+            state = states.get(cand.rel)
+            # The stored row's copy of the name where there is one: the scan's is dropped with
+            # its Candidate instead of being kept in `seen` and `claimed` (memory at 100,000 inputs).
+            rel = cand.rel if state is None else state.input
             seen.add(rel)
-            state = states.get(rel)
             if wanted is not None and rel not in wanted:
                 if state is not None:
                     items.append(_item(state))
@@ -226,7 +250,7 @@ def _plan(
                 )
                 continue
             claimed[out_dir] = rel
-            if state is not None and _unchanged(ws, store, cand, state, outputs):
+            if state is not None and _unchanged(ws, store, cand, state, outputs, same):
                 items.append(_item(state))
                 continue
             tasks.append((cand.size, Task(root, rel, cand.profile, cand.sidecar)))
@@ -256,16 +280,19 @@ def _item(state: State) -> dict:
     }
 
 
-def _unchanged(ws: Workspace, store: Store, cand: Candidate, state: State, outputs: _Outputs) -> bool:
-    if state.profile != cand.profile:
-        return False
-    section = None if state.status == "failed" else SECTION_OF_MEDIA.get(state.media)
-    profile = ws.profiles[cand.profile]
-    if state.status != "failed" and section not in profile.sections and state.status != "skipped":
-        return False
-    recipe = _recipe(profile, section, read_sidecar(ws.root / cand.sidecar) if cand.sidecar else b"")
-    if recipe != state.recipe:
-        return False
+def _unchanged(
+    ws: Workspace, store: Store, cand: Candidate, state: State, outputs: _Outputs, same: dict[tuple, bool]
+) -> bool:
+    if cand.sidecar:
+        if not _same_recipe(ws, cand, state):
+            return False
+    else:  # the same answer for every input of a profile with the same stored kind and recipe
+        key = (cand.profile, state.profile, state.media, state.status, state.recipe)
+        known = same.get(key)
+        if known is None:
+            known = same[key] = _same_recipe(ws, cand, state)
+        if not known:
+            return False
     if cand.size != state.size or cand.mtime_ns != state.mtime_ns:
         # Touched or copied again: same bytes need no work (content hash confirms).
         try:
@@ -275,6 +302,18 @@ def _unchanged(ws: Workspace, store: Store, cand: Candidate, state: State, outpu
             return False
         store.touch(cand.rel, cand.size, cand.mtime_ns)
     return outputs.exist(state)
+
+
+def _same_recipe(ws: Workspace, cand: Candidate, state: State) -> bool:
+    """Would the input's profile (and sidecar) make what its stored row was made with?"""
+    if state.profile != cand.profile:
+        return False
+    section = None if state.status == "failed" else SECTION_OF_MEDIA.get(state.media)
+    profile = ws.profiles[cand.profile]
+    if state.status != "failed" and section not in profile.sections and state.status != "skipped":
+        return False
+    recipe = _recipe(profile, section, read_sidecar(ws.root / cand.sidecar) if cand.sidecar else b"")
+    return recipe == state.recipe
 
 
 # A folder is remembered (outputs_seen) only once it has been still this long: a later change,

@@ -138,17 +138,21 @@ def run(
     watcher, 130 interrupted.
     """
     from pipeline.batch.forkserver import start_early
+    from pipeline.config.workspace import Workspace
 
-    start_early()  # boots while the engine is imported and the workspace loaded
+    ws = Workspace.open(workspace)
+    # The workers' fork server boots while the engine is imported, unless nothing looks new: a
+    # run with nothing to do needs no workers (W3: 50 MB and a core's worth of imports). The
+    # first pool starts it when the guess was wrong (a file rewritten in place).
+    if ws.looks_changed():
+        start_early()
     from pipeline.batch.cluster import pool_factory
     from pipeline.batch.engine import run as run_batch
     from pipeline.batch.progress import Progress
     from pipeline.commands import daily
     from pipeline.commands.publish import publish
-    from pipeline.config.workspace import Workspace
     from pipeline.names import printable
 
-    ws = Workspace.open(workspace)
     factory = pool_factory(ws, executor, scheduler)
     ws.check_writable()  # a read-only out/ is this machine's fault: exit 2 before any input (#17)
     _setup_log(ws.root)

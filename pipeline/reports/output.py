@@ -89,7 +89,7 @@ def write_report(ws: Workspace, last_run: dict, reviews: dict | None = None) -> 
     """The publish step's hook: out/site/report.html for this run; returns its workspace path.
     Written only when its bytes changed."""
     path = report_path(ws)
-    data = html(ws, build_report(ws, last_run, reviews=reviews)).encode()
+    data = html(ws, build_report(ws, last_run, reviews=reviews, keep=True)).encode()
     try:
         same = path.read_bytes() == data
     except OSError:

@@ -160,15 +160,26 @@ def _decided_versions(ws: Workspace) -> dict[str, str]:
         store.close()
 
 
-def review_of(ws: Workspace) -> dict[str, Review]:
+class Reviews(dict):
+    """`review_of`'s answer: a dict input -> Review that also says which decisions it was made
+    from (`generation`, read before them: a decision made meanwhile makes it older, never newer),
+    for what is built from it and kept (the production report's summary, #12)."""
+
+    def __init__(self, generation: str, found: dict[str, Review] | None = None):
+        super().__init__(found or {})
+        self.generation = generation
+
+
+def review_of(ws: Workspace) -> Reviews:
     """Every input's review, keyed by its workspace-relative path (as in report.json). Inputs
     nobody decided on may be absent: use `.get(input, PENDING)`."""
-    if generation(db_path(ws)) == "0":  # no decision yet: every input is pending
-        return {}
+    made_from = generation(db_path(ws))
+    if made_from == "0":  # no decision yet: every input is pending
+        return Reviews(made_from)
     versions = _decided_versions(ws)
     db = connect(db_path(ws))
     try:
-        return reviews(db, versions, ws.config.review.approvals)
+        return Reviews(made_from, reviews(db, versions, ws.config.review.approvals))
     finally:
         db.close()
 
@@ -272,9 +283,13 @@ def decide(
 def annotate(items: list[dict], found: dict[str, Review]) -> None:
     """Add `review` ({state, approvals, decisions}) to report items of inputs (not pages or
     banners: they have no version to decide on)."""
+    pending = PENDING.as_dict()  # one dict shared by the items nobody decided on (W3: 100,000, #12)
+    media = {"image", "audio", "video", "unknown"}
+    get = found.get
     for item in items:
-        if item.get("media") in ("image", "audio", "video", "unknown"):
-            item["review"] = found.get(item["input"], PENDING).as_dict()
+        if item.get("media") in media:
+            review = get(item["input"])
+            item["review"] = pending if review is None else review.as_dict()
 
 
 # Listing --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Runs after every build (its findings become notes in the report) and on its own as
 `crossmedia check -w DIR` (exit 1 when it finds anything). Every `*.html` under out/ is parsed
-with BeautifulSoup, and with it every stylesheet it links. A problem is:
+(lxml's HTML parser, as browsers recover), and with it every stylesheet it links. A problem is:
 
 - a local reference (src, srcset, href, poster, CSS url()/@import) to a file that does not
   exist, or that resolves outside out/, or is written as an absolute path (breaks file://);
@@ -127,30 +127,80 @@ def _wanted(name: str, attrs) -> bool:
     )
 
 
-def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path]) -> None:
-    # Imported here: bs4 loads lxml's tree builder, 0.1 s of every run's start-up, and pages are
-    # checked only after a site rebuild. lxml's parser, not html.parser: html.parser matches each
-    # end tag against every open one, quadratic on an index of 100,000 cards (54 MB: > 30 min).
-    from bs4 import BeautifulSoup
-    from bs4.filter import ElementFilter
+# Attributes that hold a list of words (as BeautifulSoup splits them; the checks join them again).
+_WORDS = {"class", "rel", "rev", "accesskey", "dropzone", "headers", "accept-charset", "archive", "sizes", "sandbox"}
 
-    class Wanted(ElementFilter):
-        def allow_tag_creation(self, nsprefix, name, attrs) -> bool:
-            return _wanted(name, attrs)
+
+class _Tag:
+    """An element the checks read: its name, attributes and (for <style>) its text."""
+
+    __slots__ = ("name", "attrs", "text")
+
+    def __init__(self, name: str, attrs: dict):
+        self.name = name
+        self.attrs = attrs
+        self.text: list[str] = []
+
+    def get(self, key: str, default=None):
+        return self.attrs.get(key, default)
+
+    def get_text(self) -> str:
+        return "".join(self.text)
+
+
+class _Wanted:
+    """lxml parser target: the elements the checks read, in document order, and nothing else
+    (building a whole tree is most of the time on a 50 MB index)."""
+
+    def __init__(self):
+        self.tags: list[_Tag] = []
+        self.style: _Tag | None = None
+
+    def start(self, name, attrib) -> None:
+        if _wanted(name, attrib):
+            attrs = {k: v.split() if k in _WORDS else v for k, v in attrib.items()}
+            self.tags.append(_Tag(name, attrs))
+            if name == "style":
+                self.style = self.tags[-1]
+
+    def end(self, name) -> None:
+        if name == "style":
+            self.style = None
+
+    def data(self, text) -> None:
+        if self.style is not None:
+            self.style.text.append(text)
+
+    def close(self) -> list[_Tag]:
+        return self.tags
+
+
+def _check_page(out: Path, page: Path, result: CheckResult, css_seen: set[Path]) -> None:
+    # Imported here: pages are checked only after a site rebuild. lxml's own parser with a target
+    # that keeps what the checks read: BeautifulSoup on lxml did the same at 0.1 s more per run
+    # (its import), and html.parser matches each end tag against every open one, quadratic on an
+    # index of 100,000 cards (54 MB: > 30 min).
+    from lxml import etree
 
     rel = page.relative_to(out).as_posix()
     try:
-        soup = BeautifulSoup(page.read_text(encoding="utf-8", errors="replace"), "lxml", parse_only=Wanted())
+        text = page.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         result.problems.append(Problem(rel, f"cannot be read: {e.strerror}"))
         return
+    parser = etree.HTMLParser(target=_Wanted(), recover=True)
+    try:
+        parser.feed(text)
+        tags = parser.close()
+    except etree.LxmlError:  # nothing to parse (an empty file)
+        tags = []
 
     def problem(what: str) -> None:
         result.problems.append(Problem(rel, what))
 
-    if soup.find("base"):
+    if any(tag.name == "base" for tag in tags):
         problem("has a <base> element, which changes where every relative link points")
-    for tag in soup.find_all(True):
+    for tag in tags:
         name = tag.name.lower()
         for attr, value in list(tag.attrs.items()):
             attr = attr.lower()
