@@ -477,3 +477,33 @@ def test_browser_bulk_approve_on_the_index(reviewed, browser, corpus):
     finally:
         s.server.shutdown()
         s.server.server_close()
+
+
+def test_decisions_outlive_a_damaged_store(reviewed):
+    """The store is moved aside and rebuilt when damaged (every input is checked again), but the
+    decisions in the same file are people's work that no run can make again: they are carried
+    over from the damaged file, with their index."""
+    import random
+
+    ws = reviewed
+    ws.cli("review", "approve", INPUT, "-w", str(ws.root), "--as", "Ann", "-m", "fine", expect=0)
+    db = ws.root / ".crossmedia/state.db"
+    c = sqlite3.connect(db, isolation_level=None)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = c.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'items'").fetchone()
+    c.close()
+    with db.open("r+b") as f:  # the engine's rows are garbage; the decisions' pages are not
+        f.seek((root - 1) * page)
+        f.write(random.Random(5).randbytes(page))
+
+    ws.run(expect=0)
+    notes = " ".join(ws.report()["notes"])
+    assert "state database state.db was damaged" in notes and "kept 1 row of review_decisions" in notes, notes
+    (item,) = _list(ws)
+    assert item["state"] == "approved" and item["decisions"][0]["by"] == "Ann"
+    assert item["decisions"][0]["comment"] == "fine"
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert c.execute("SELECT 1 FROM sqlite_master WHERE name = 'review_decisions_input'").fetchone()
+    assert list(db.parent.glob("state.db.damaged-*")), "the damaged file is kept aside all the same"

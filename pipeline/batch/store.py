@@ -158,6 +158,47 @@ def read_stamp(db: sqlite3.Connection) -> str:
     return f"{store}-{n}-{touched}"
 
 
+# The tables of this module: made again by checking every input. Any other table in the file is
+# another part's record of what people did (review decisions, #14), which no run can make again.
+_OWN = {"items", "runs", "generation", "touches", "outputs_seen"}
+
+
+def _salvage(db: sqlite3.Connection, aside: Path) -> str:
+    """Copy the other parts' tables, with their indexes, from the damaged file moved `aside` into
+    the new `db`, each whole or not at all; what was kept or lost, for the recovery note."""
+    try:
+        db.execute("ATTACH DATABASE ? AS old", (str(aside),))
+    except sqlite3.DatabaseError as e:
+        return f"; nothing else could be read from it ({e})"
+    said = []
+    try:
+        found = db.execute(
+            "SELECT name, sql FROM old.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        ).fetchall()
+        for name, sql in found:
+            if name in _OWN:
+                continue
+            try:
+                db.execute("BEGIN")
+                db.execute(sql)
+                n = db.execute(f'INSERT INTO main."{name}" SELECT * FROM old."{name}"').rowcount
+                for (index,) in db.execute(
+                    "SELECT sql FROM old.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                    (name,),
+                ).fetchall():
+                    db.execute(index)
+                db.execute("COMMIT")
+                said.append(f"kept {n} row{'s' if n != 1 else ''} of {name}")
+            except sqlite3.DatabaseError as e:
+                db.execute("ROLLBACK")
+                said.append(f"{name} could not be read ({e}): it is still in {aside.name}")
+    except sqlite3.DatabaseError as e:
+        said.append(f"nothing else could be read from it ({e})")
+    finally:
+        db.execute("DETACH DATABASE old")
+    return "".join(f"; {s}" for s in said)
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
@@ -194,11 +235,12 @@ class Store:
             p = Path(str(self.path) + suffix)
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
+        db = self._open()
         self.recovered = (
             f"state database {self.path.name} was damaged ({reason}); moved to {aside.name}, "
-            f"every input is checked again and its outputs rewritten"
+            f"every input is checked again and its outputs rewritten{_salvage(db, aside)}"
         )
-        return self._open()
+        return db
 
     def close(self) -> None:
         self.db.close()
