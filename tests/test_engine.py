@@ -388,3 +388,25 @@ def test_a_run_guesses_whether_to_start_its_workers_ahead_and_leaves_the_collect
     ws.run(expect=0)
     assert ws.report()["counts"]["processed"] == 1
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_lone_photo_is_shared_between_idle_workers_and_the_lightest_share_makes_the_previews(ws):
+    """One photo, two idle workers: its formats are split by their encoding cost, and the
+    pictures for people go with the share that does not carry AVIF (the slowest encoder), so
+    neither share waits on the other more than it must. The merged result has every output."""
+    from pipeline.batch.engine import _split
+    from pipeline.config.workspace import Workspace as Opened
+    from pipeline.job import Task
+
+    ws.drop("images/tiny-128.jpg")
+    opened = Opened.open(ws.root)
+    assert set(opened.profiles["web"].options("image").formats) >= {"avif", "webp", "jpeg"}
+    shares = _split(opened, [Task(str(ws.root), "inbox/web/tiny-128.jpg", "web")], workers=2)
+    assert len(shares) == 2 and sorted(f for s in shares for f in s.formats) == sorted(
+        opened.profiles["web"].options("image").formats
+    )
+    (maker,) = [s for s in shares if s.previews]
+    assert "avif" not in maker.formats
+    ws.run(expect=0)
+    outs = ws.item("inbox/web/tiny-128.jpg")["outputs"]
+    assert any(o.endswith(".avif") for o in outs) and any(".preview." in o for o in outs)

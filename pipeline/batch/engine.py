@@ -468,7 +468,13 @@ def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
         groups: list[list[str]] = [[] for _ in range(min(share, len(options.formats)))]
         for fmt in sorted(options.formats, key=lambda f: -_COST.get(f, 1)):
             min(groups, key=lambda g: sum(_COST.get(f, 1) for f in g)).append(fmt)
-        out += [replace(task, formats=tuple(g), previews=i == 0) for i, g in enumerate(groups)]
+        # The pictures for people go with the lightest share, on a tie the one without the slowest
+        # encoder (AVIF): the share that holds it sets the pace.
+        light = min(
+            range(len(groups)),
+            key=lambda i: (sum(_COST.get(f, 1) for f in groups[i]), max(_COST.get(f, 1) for f in groups[i])),
+        )
+        out += [replace(task, formats=tuple(g), previews=i == light) for i, g in enumerate(groups)]
     return out
 
 
