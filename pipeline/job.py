@@ -54,6 +54,12 @@ class Result:
     details: str = ""  # a tool's own words behind `error` (ffmpeg's stderr): log and report only (#17)
     worker: str = ""  # where it ran, "host:pid" (#13: a cluster's report says which machine did what)
 
+    @classmethod
+    def unread(cls, task: Task, error: str) -> Result:
+        """Failed before the stages could say what the file is: outside the workspace, unreadable,
+        its worker died on it or ran past the time limit."""
+        return cls(task.input, task.profile, "unknown", "failed", error=error)
+
 
 @dataclass(frozen=True)
 class Frame:

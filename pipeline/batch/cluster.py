@@ -353,12 +353,9 @@ class DaskPool:
         error = future.exception()
         if isinstance(error, distributed.KilledWorker):
             finish(
-                Result(
-                    task.input,
-                    task.profile,
-                    "unknown",
-                    "failed",
-                    error="the worker process died on this file on several Dask workers (a crash in a decoder, or "
+                Result.unread(
+                    task,
+                    "the worker process died on this file on several Dask workers (a crash in a decoder, or "
                     "over [limits] memory_mb); the file is probably damaged",
                 )
             )

@@ -435,12 +435,9 @@ def _execute(ws, store, states, tasks, pool: WorkerPool, stop, report, on_result
                 culprit, _ = alone.run([task], stop, finish, step)
             if culprit:
                 finish(
-                    Result(
-                        task.input,
-                        task.profile,
-                        "unknown",
-                        "failed",
-                        error="the worker process died on this file (a crash in a decoder, or over "
+                    Result.unread(
+                        task,
+                        "the worker process died on this file (a crash in a decoder, or over "
                         "[limits] memory_mb); the file is probably damaged",
                     )
                 )

@@ -118,15 +118,7 @@ class WorkerPool:
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         finish(fut.result())
                     elif fut in overdue:
-                        finish(
-                            Result(
-                                task.input,
-                                task.profile,
-                                "unknown",
-                                "failed",
-                                error=f"took longer than {limits.timeout} s ([limits] timeout); stopped",
-                            )
-                        )
+                        finish(Result.unread(task, f"took longer than {limits.timeout} s ([limits] timeout); stopped"))
                     else:
                         broken.append(task)
                 break

@@ -208,18 +208,12 @@ def _process(task: Task) -> Result:
     sidecar_path = ws.root / task.sidecar if task.sidecar else None
     if not ws.inside(source) or (sidecar_path is not None and not ws.inside(sidecar_path)):
         # Re-pointed since the scan: never read what lies outside the workspace (#8).
-        return Result(
-            task.input,
-            task.profile,
-            "unknown",
-            "failed",
-            error="symbolic link points outside the workspace; copy the file in instead",
-        )
+        return Result.unread(task, "symbolic link points outside the workspace; copy the file in instead")
     try:
         st = source.stat()
         sha = file_sha256(source)
     except OSError as e:
-        return Result(task.input, task.profile, "unknown", "failed", error=f"cannot read the file: {e.strerror}")
+        return Result.unread(task, f"cannot read the file: {e.strerror}")
     profile = ws.profiles[task.profile]
     sidecar_raw = read_sidecar(sidecar_path)
     # A failed input is retried when anything in its profile or sidecar changes (or its bytes).
