@@ -18,6 +18,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
+from pipeline.banners.browser import settle  # noqa: F401 - the browser tests wait with it
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CROSSMEDIA_CORPUS", ROOT.parent / "shared" / "corpus"))
 ARTIFACTS = ROOT / "test-artifacts"
@@ -158,24 +160,6 @@ def _chromium() -> tuple[str | None, str | None]:
 # Browser tests wait for conditions, never for a time, and this long for each (#12): a machine
 # that is busy (CI, other jobs on two cores) is slow, not broken.
 WAIT = 300
-
-# Settled: the document loaded, its fonts ready, every picture decoded (or failed: the tests look
-# at naturalWidth themselves), then two frames, so that what was decoded has been painted. A lazy
-# picture that has not started loading (out of view) is not waited for: it would never come.
-_SETTLED = """
-const done = arguments[arguments.length - 1];
-const loaded = document.readyState === 'complete' ? Promise.resolve()
-  : new Promise(r => addEventListener('load', r, {once: true}));
-const decoded = () => [...document.images].filter(i => i.complete || i.loading !== 'lazy')
-  .map(i => i.decode().catch(() => null));
-loaded.then(() => Promise.all([document.fonts.ready, ...decoded()]))
-  .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
-"""
-
-
-def settle(driver) -> None:
-    """Wait until the page has loaded, its fonts are ready and its pictures decoded and painted."""
-    driver.execute_async_script(_SETTLED)
 
 
 @pytest.fixture

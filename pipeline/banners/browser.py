@@ -149,6 +149,26 @@ def tools() -> tuple[str, str]:
     return chromium, driver
 
 
+# Settled: the document loaded, its fonts ready, every picture decoded (or failed: the tests look
+# at naturalWidth themselves), then two frames, so that what was decoded has been painted. A lazy
+# picture that has not started loading (out of view) is not waited for: it would never come.
+_SETTLED = """
+const done = arguments[arguments.length - 1];
+const loaded = document.readyState === 'complete' ? Promise.resolve()
+  : new Promise(r => addEventListener('load', r, {once: true}));
+const decoded = () => [...document.images].filter(i => i.complete || i.loading !== 'lazy')
+  .map(i => i.decode().catch(() => null));
+loaded.then(() => Promise.all([document.fonts.ready, ...decoded()]))
+  .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
+"""
+
+
+def settle(driver) -> None:
+    """Wait until the page has loaded, its fonts are ready and its pictures decoded and painted
+    (the tests, the docs' screenshots)."""
+    driver.execute_async_script(_SETTLED)
+
+
 def start(flags: Sequence[str], new_profile: Callable[[], str]):
     """A selenium driver of headless Chromium (chromedriver), performance and console logs on,
     generous page and script timeouts. Each try gets a fresh profile folder from `new_profile`

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.banners.browser import Browser
+from pipeline.banners.browser import Browser, settle
 from pipeline.batch.store import Store
 from pipeline.commands.demo import run_demo
 from pipeline.commands.docgen import repository_root
@@ -34,14 +34,6 @@ PAGES = {
     "video": "inbox/web/harbour-clip.mp4",
     "audio": "inbox/podcast/jingle.wav",
 }
-
-# Loaded, fonts ready, every picture in view decoded, then two frames so that it is painted.
-_SETTLED = """
-const done = arguments[arguments.length - 1];
-const decoded = [...document.images].filter(i => i.loading !== 'lazy').map(i => i.decode().catch(() => null));
-Promise.all([document.fonts.ready, ...decoded])
-  .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
-"""
 
 
 def pages(root: Path) -> dict[str, Path]:
@@ -68,7 +60,7 @@ def main(argv: list[str]) -> int:
             for width, height in VIEWPORTS:
                 for name, page in shown.items():
                     browser.open(page, width, height)
-                    browser.driver.execute_async_script(_SETTLED)
+                    settle(browser.driver)
                     png = browser.screenshot(width, height)
                     Image.open(io.BytesIO(png)).verify()
                     target = out / f"site-{name}-{width}.png"
