@@ -76,23 +76,22 @@ class Bundles:
         self.used = used
         self.made = 0
 
-    def zip(self, row: Row, paths: list[str]) -> Bundle | None:
+    def zip(self, row: Row, slug: str, paths: list[str]) -> Bundle | None:
+        """`slug`: the input's name on the site (`pipeline.site.preview.asset_slug`)."""
         found = members(self.ws, paths)
         if not found:
             return None
         key = hashlib.sha1(VERSION.encode())
         for file, name, st in found:
             key.update(f"{name}\0{file}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        stem = safe_name(PurePosixPath(row.input).name, 60)
-        where = hashlib.sha1(f"{row.profile}\0{row.input}".encode()).hexdigest()[:8]
-        final = self.ws.out / FOLDER / f"{stem}-{where}-{key.hexdigest()[:12]}.zip"
+        final = self.ws.out / FOLDER / f"{slug}-{key.hexdigest()[:12]}.zip"
         if not final.is_file():
             write_atomic(final, self.ws.tmp, lambda tmp: _write(tmp, found))
             self.made += 1
         self.used.add(final)
         return Bundle(
             path=final.relative_to(self.ws.out).as_posix(),
-            name=f"{stem}-{row.profile}.zip",
+            name=f"{safe_name(PurePosixPath(row.input).name, 60)}-{row.profile}.zip",
             files=len(found),
             bytes=final.stat().st_size,
         )

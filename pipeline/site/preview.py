@@ -236,10 +236,15 @@ class AssetPage:
 
 
 # Paths ---------------------------------------------------------------------------------------
-def asset_page_path(row: Row) -> str:
-    """out-relative path of an input's page: flat, safe, unique per (profile, input)."""
+def asset_slug(row: Row) -> str:
+    """An input's name on the site, for its page and its zip: flat, safe, unique per (profile, input)."""
     digest = hashlib.sha1(f"{row.profile}\0{row.input}".encode()).hexdigest()[:8]
-    return f"site/asset/{safe_name(PurePosixPath(row.input).name, 60)}-{digest}.html"
+    return f"{safe_name(PurePosixPath(row.input).name, 60)}-{digest}"
+
+
+def asset_page_path(row: Row) -> str:
+    """out-relative path of an input's page."""
+    return f"site/asset/{asset_slug(row)}.html"
 
 
 # Building ------------------------------------------------------------------------------------
@@ -400,7 +405,7 @@ class PreviewSite:
         )
 
     def _download(self, page: str, row: Row, delivered: list[dict]) -> Download | None:
-        bundle: Bundle | None = self.bundles.zip(row, [r["path"] for r in delivered])
+        bundle: Bundle | None = self.bundles.zip(row, asset_slug(row), [r["path"] for r in delivered])
         if bundle is None:
             return None
         files = f"{bundle.files} file{'s' if bundle.files != 1 else ''}"
