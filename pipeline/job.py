@@ -92,7 +92,9 @@ class Job:
     frames: tuple[Frame, ...] = ()  # every frame, when the source is animated
     svg: bytes | None = None  # sanitised SVG source
     icc: bytes | None = None  # ICC profile of `pixels` as they are now
-    screen: Image.Image | None = None  # the source in sRGB, when `pixels` are not (print)
+    # The source for the pictures people look at, when `pixels` are not the best start: print's
+    # sRGB copy, or a whole-frame rendition just wider than those pictures (stages.renditions).
+    screen: Image.Image | None = None
     exif: Any = None  # the source's EXIF (PIL.Image.Exif), for the metadata policy
     facts: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()

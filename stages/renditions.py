@@ -7,6 +7,7 @@ width from the full decode and looks the same.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config.profile import ImageOptions
@@ -14,6 +15,7 @@ from pipeline.config.schema import parse_aspect
 from pipeline.job import Frame, Job
 from pipeline.media.crop import choose_focus, crop_box
 from pipeline.media.encode import ANIMATED, EXTENSIONS, encode
+from pipeline.media.previews import PREVIEW_WIDTH
 from pipeline.media.resize import resize
 from pipeline.names import safe_stem
 
@@ -29,6 +31,12 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
     animated_formats = [f for f in opts.formats if f in ANIMATED] if job.frames else []
     if job.frames and not animated_formats:
         job = job.warn(f"animation kept as its first frame only: {', '.join(opts.formats)} cannot animate")
+    # The pictures for people (stages.previews) are at most PREVIEW_WIDTH wide: when nothing is
+    # cropped, the smallest whole-frame rendition at least that wide serves them as well as the
+    # full decode and resizes in a third of the time (6 ms a photo, W1). Print keeps its own
+    # sRGB copy; a crop's "before" needs the full decode's detail.
+    screen = job.screen
+    keep_screen = screen is None and all(parse_aspect(a) is None for a in opts.aspects)
     for aspect_text in dict.fromkeys(opts.aspects):  # an aspect listed twice is made once (#12)
         aspect = parse_aspect(aspect_text)
         focus, how = choose_focus(src, aspect, job.sidecar.focus, opts.gravity)
@@ -50,6 +58,8 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
             # Uncropped: the source's own proportions, not those of a shrunk decode (rounded to whole pixels).
             h = max(1, round(w * display_h / display_w) if aspect is None else round(w / aspect))
             current = resize(current, (w, h))
+            if keep_screen and w >= PREVIEW_WIDTH:
+                screen = current
             current_frames = tuple(Frame(resize(f.image, (w, h)), f.duration) for f in current_frames)
             dpi = w / (opts.print_width_mm / 25.4) if opts.print_width_mm else None
             for fmt in dict.fromkeys(opts.formats):
@@ -78,4 +88,4 @@ def renditions(job: Job, opts: ImageOptions) -> Job:
                     focus_from=how,
                     animated=bool(current_frames) and fmt in animated_formats,
                 )
-    return job
+    return replace(job, screen=screen)

@@ -301,6 +301,33 @@ def test_attention_finds_the_subject_without_a_sidecar(ws, tmp_path):
     assert x0 <= 150 / 2000 and x1 >= 550 / 2000, rendition
 
 
+def test_attention_slides_down_a_portrait_to_its_subject(ws, tmp_path):
+    """A wide crop of a tall picture: the window slides along the height, not the width."""
+    rng = np.random.default_rng(5)
+    base = np.full((2000, 1000, 3), 200, np.uint8)
+    base[1450:1800, 300:700] = rng.integers(0, 255, (350, 400, 3), dtype=np.uint8)  # detail, low
+    Image.fromarray(base).save(tmp_path / "busy-low.png")
+    use_profile(ws, '[image]\naspects = ["16:9"]\nwidths = [400]\nformats = ["png"]\n')
+    ws.drop(tmp_path / "busy-low.png", "inbox/test")
+    ws.run(expect=0)
+    rendition = ws.item("inbox/test/busy-low.png")["facts"]["renditions"][0]
+    x0, y0, x1, y1 = rendition["crop"]
+    assert (x0, x1) == (0, 1) and rendition["focus_from"] == "attention"
+    assert y0 <= 1450 / 2000 and y1 >= 1800 / 2000, rendition
+
+
+def test_attention_centres_the_crop_when_every_window_scores_the_same(ws):
+    """The corpus' flag (three horizontal stripes, 900x600) looks the same wherever a square
+    is cut across it: the crop is the middle one, not the first or whichever rounding favours."""
+    use_profile(ws, '[image]\naspects = ["1:1", "4:5"]\nwidths = [300]\nformats = ["png"]\n')
+    ws.drop(CORPUS / "images" / "png16-rgb.png", "inbox/test")
+    ws.run(expect=0)
+    made = ws.item("inbox/test/png16-rgb.png")["facts"]["renditions"]
+    crops = {r["aspect"]: r["crop"] for r in made if not r.get("role")}
+    assert crops["1:1"] == pytest.approx([1 / 6, 0, 5 / 6, 1], abs=0.002)
+    assert crops["4:5"] == pytest.approx([(900 - 480) / 1800, 0, 1 - (900 - 480) / 1800, 1], abs=0.002)
+
+
 def test_tiny_renditions_of_a_big_jpeg_still_crop_on_the_subject(ws, tmp_path):
     """Shrink-on-load serves the largest rendition, but never below 512 px: a 1 px and a 24 px
     rendition still get their crop from a picture the saliency can read."""

@@ -1,6 +1,6 @@
 """The fork server the worker processes are forked from, and starting it early.
 
-Workers fork from a server that has imported the stages (Pillow, numpy, ffmpeg-python) once.
+Workers fork from a server that has imported the stages (Pillow, ffmpeg-python) once.
 That server takes a few tenths of a second to boot; `crossmedia run` starts it first thing, so
 it boots while the run imports the engine and loads the workspace, instead of after (W2: the
 pipeline's own share of a short video batch).
@@ -15,9 +15,10 @@ import threading
 # The fork server starts as `python -c ...`, which puts the current folder first on its import
 # path: in a workspace, its profiles/ folder would shadow the built-in profiles package. This
 # module is preloaded first, and drops that entry before anything else is imported.
-# numpy too: every image now gets a share picture cut on saliency (stages/previews.py), and
-# importing numpy in each worker cost 0.1-0.2 s of CPU per worker per run (W1).
-PRELOAD = ["pipeline.batch.forkserver", "pipeline.batch.worker", "stages", "numpy"]
+# Not numpy: the preload is on the critical path of every run (the first worker waits for it),
+# and numpy alone added 0.12 s to it; saliency is Pillow-only, and the rare `entropy` gravity
+# imports numpy in the worker that needs it (W1, #12).
+PRELOAD = ["pipeline.batch.forkserver", "pipeline.batch.worker", "stages"]
 sys.path[:] = [p for p in sys.path if p not in ("", ".")]
 
 

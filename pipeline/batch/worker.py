@@ -197,8 +197,8 @@ _HOST = socket.gethostname()
 
 def _process(task: Task) -> Result:
     # Imported on the first input, not with this module: the engine imports this module for the
-    # pool, and the stages bring numpy, ffmpeg-python and libvips (0.16 s, 23 MiB) that a no-op
-    # run never needs. Workers pay it once; the fork server does not preload it.
+    # pool, and the stages bring Pillow's plugins, pillow_heif and ffmpeg-python that a no-op run
+    # never needs. Workers forked from the fork server find them already imported (its preload).
     from stages import CHAINS, STAGES
 
     ws = workspace(task.workspace)

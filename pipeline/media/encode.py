@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from PIL import Image, ImageCms, PngImagePlugin
 

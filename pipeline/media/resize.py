@@ -7,10 +7,10 @@ on real photos, tests/test_resize.py). That resize was a quarter of a photo's CP
 most of the gap to sharp, which is libvips.
 
 Pillow keeps what libvips would do differently or at a cost: alpha (Pillow premultiplies
-before filtering: no dark fringes), 16-bit and float modes, and enlargements (libvips
-enlarges with a bicubic, half a pixel off Pillow's centre). A shrink by 4x or more first takes
-a box `reduce` in Pillow (the `reducing_gap` Pillow's own thumbnail uses), so that what is
-copied over to libvips is small even for a 48-megapixel TIFF.
+before filtering: no dark fringes), 16-bit and float modes, enlargements (libvips enlarges
+with a bicubic, half a pixel off Pillow's centre) and outputs under 8 px on a side (edges).
+A shrink by 4x or more first takes a box `reduce` in Pillow (the `reducing_gap` Pillow's own
+thumbnail uses), so that what is copied over to libvips is small even for a 48-megapixel TIFF.
 
 `shrink_on_load` is the one place libvips reads an input file: RGB and grey JPEGs, by far the
 largest thing a worker decodes (a camera photo). libjpeg's DCT scaling and the Lanczos run in
@@ -30,6 +30,11 @@ from PIL import Image
 
 _BANDS = {"L": 1, "RGB": 3, "CMYK": 4}  # modes libvips filters as plain uchar bands
 _GAP = 2.0  # shrinking by twice this or more: a box reduce first (Pillow's thumbnail default)
+# Smaller than this on a side, every output pixel's kernel reaches the picture's edge, where
+# libvips (which repeats the edge pixels) and a box reduce first (which drops a remainder) both
+# stray from Pillow's Lanczos over the whole picture: 4x5 to 1x1 came out 15 levels apart.
+# Such outputs come from small inputs (the renditions cascade), so plain Lanczos costs nothing.
+_TINY = 8
 _STRIP = 256  # rows handed over at a time, so the copy for libvips is made once, not twice
 _vips = None
 
@@ -52,6 +57,8 @@ def resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     """`im` at exactly `size` (width, height), Lanczos 3; `im` itself when it already is."""
     if im.size == size:
         return im
+    if min(size) < _TINY:
+        return im.resize(size, Image.Resampling.LANCZOS)
     factor = int(min(im.width / size[0], im.height / size[1]) / _GAP)
     bands = _BANDS.get(im.mode)
     if bands is None or size[0] > im.width or size[1] > im.height:
