@@ -30,7 +30,10 @@ from pipeline.media.previews import (
 from pipeline.media.resize import resize
 from pipeline.names import safe_stem
 
-SHARE_OPTIONS = ImageOptions(formats=["jpeg"], quality={"jpeg": 85}, progressive=True)
+# Baseline: what reads a share picture is a crawler (Open Graph, Slack, LinkedIn) that fetches
+# it whole and re-encodes it, never a reader watching it load; progressive took 8 ms a photo
+# against 1.4 ms, for a file 10 % smaller (W1, #12).
+SHARE_OPTIONS = ImageOptions(formats=["jpeg"], quality={"jpeg": 85}, progressive=False)
 
 
 def previews(job: Job, opts: ImageOptions) -> Job:
