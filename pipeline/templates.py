@@ -14,6 +14,7 @@ first; a workspace template can extend the built-in one it replaces as
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -35,11 +36,8 @@ _OPTIONS = dict(
 )
 
 
-def environment(workspace: Path | None = None, *, folder: str = "", cache: Path | None = None) -> Environment:
-    """Templates from `site_templates/<folder>`: the workspace's own first, then the built-in.
-
-    `cache`: where compiled templates are kept (Jinja's bytecode cache, keyed by source).
-    Compiling the site's templates was a tenth of a second of every run and watcher batch."""
+def environment(workspace: Path | None = None, *, folder: str = "") -> Environment:
+    """Templates from `site_templates/<folder>`: the workspace's own first, then the built-in."""
     builtin = FileSystemLoader(BUILTIN_TEMPLATES / folder)
     loaders: list = [PrefixLoader({"builtin": builtin})]
     own = workspace / "site_templates" / folder if workspace is not None else None
@@ -47,16 +45,23 @@ def environment(workspace: Path | None = None, *, folder: str = "", cache: Path 
         loaders.append(FileSystemLoader(own))
     loaders.append(builtin)
     # auto_reload off: one environment per build, templates do not change during it
-    options = {**_OPTIONS, "auto_reload": False}
-    bytecode = None
-    if cache is not None:
-        # Jinja keys its cache by template source only: the compiled code also depends on these
-        # options and on Jinja's version, so each combination gets a folder of its own.
-        flavour = hashlib.sha1(repr((jinja2.__version__, sorted(options.items(), key=str))).encode())
-        folder_path = cache / flavour.hexdigest()[:12]
-        try:
-            folder_path.mkdir(parents=True, exist_ok=True)
-            bytecode = FileSystemBytecodeCache(str(folder_path))
-        except OSError:  # .crossmedia not writable (a copied workspace): compile every time
-            bytecode = None
-    return Environment(loader=ChoiceLoader(loaders), bytecode_cache=bytecode, **options)
+    return Environment(loader=ChoiceLoader(loaders), bytecode_cache=_compiled(), **_OPTIONS, auto_reload=False)
+
+
+def _compiled() -> FileSystemBytecodeCache | None:
+    """Where compiled templates are kept: the user's cache folder, as pip keeps its wheels there.
+
+    Compiling the site's templates was a tenth of a second of every run; kept in the workspace,
+    every new workspace (and every test) paid it again for the same built-in templates. Jinja
+    keys a compiled template by its name and file and checks the source's hash before using it,
+    so workspaces share the built-in ones and an edited template is compiled again. The code
+    also depends on the options and Jinja's version: each combination gets a folder of its own.
+    Nowhere writable (no home, a read-only one): compiled every time, as before."""
+    flavour = hashlib.sha1(repr((jinja2.__version__, sorted(_OPTIONS.items(), key=str))).encode()).hexdigest()[:12]
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = base / "crossmedia" / "templates" / flavour
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
+        return None
+    return FileSystemBytecodeCache(str(folder))

@@ -493,7 +493,7 @@ def test_workspace_templates_override_the_built_in_ones(site, tmp_path):
     assert "&lt;soon&gt;" in (copy / "out/site/pages/teaser.html").read_text()
     nope = ws.item("pages/nope.toml")
     assert nope["status"] == "failed" and "template 'missing' not found" in nope["error"]
-    # Edited again: the next run uses the edit, not the compiled copy in .crossmedia/templates/.
+    # Edited again: the next run uses the edit, not the compiled copy in the user's cache.
     ws.write(
         "site_templates/landing.html",
         '{% extends "builtin/landing.html" %}{% block main %}<p class="edited">{{ page.title }}</p>{% endblock %}',
@@ -768,3 +768,33 @@ def test_index_cards_in_a_row_have_one_height(site, browser):
     assert any(len({w for _, w in r}) == 2 for r in rows.values()), rows
     for top, row in rows.items():
         assert len({h for h, _ in row}) == 1, f"cards at {top} px differ in height: {row}"
+
+
+def test_compiled_templates_are_shared_by_workspaces_from_the_users_cache(ws, tmp_path, monkeypatch):
+    """Jinja's compiled templates live in the user's cache: a second workspace reads them
+    instead of compiling the built-in templates again; with no writable cache the site is
+    still built (compiled every time)."""
+    from pipeline.config.workspace import init_workspace
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    ws.drop(CORPUS / "images" / "tiny-128.jpg", "inbox/web")
+    ws.run(expect=0)
+    compiled = sorted(cache.glob("crossmedia/templates/*/*.cache"))
+    assert len(compiled) >= 3, compiled  # index, asset page, report at least
+    before = {p: p.stat().st_mtime_ns for p in compiled}
+    assert not (ws.root / ".crossmedia" / "templates").exists()
+
+    init_workspace(tmp_path / "other", "other")
+    other = Workspace(tmp_path / "other")
+    other.drop(CORPUS / "images" / "tiny-128.jpg", "inbox/web")
+    other.run(expect=0)
+    assert {p: p.stat().st_mtime_ns for p in compiled} == before  # read, not written again
+    assert (other.root / "out" / "site" / "index.html").is_file()
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # a file where the cache folder would go: nothing can be made under it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    other.drop(CORPUS / "images" / "gray.jpg", "inbox/web")
+    other.run(expect=0)
+    assert "gray" in (other.root / "out" / "site" / "index.html").read_text()

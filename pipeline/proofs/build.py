@@ -117,7 +117,7 @@ def _proof(
         target = ws.out / "proofs" / f"{profile}.pdf"
     per_page = ws.config.proofs.per_page
     style = pdf.style_for(ws, icc, per_page, single)
-    env = templates.environment(ws.root, folder="proofs", cache=ws.state / "templates")
+    env = templates.environment(ws.root, folder="proofs")
     css_files = [templates.BUILTIN_TEMPLATES / "proofs", ws.root / "site_templates" / "proofs"]
     key = _fingerprint(cards, style, ws, icc, css_files)
     rel_target = target.relative_to(ws.root).as_posix()

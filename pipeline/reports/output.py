@@ -65,7 +65,7 @@ def html(ws: Workspace, report: Report, home: str = "index.html") -> str:
         failures=reasons_chart([(r.reason, r.count) for r in report.reasons]),
         home=home,
     )
-    env = templates.environment(ws.root, cache=ws.state / "templates")
+    env = templates.environment(ws.root)
     return env.get_template("report.html").render(page=page)
 
 

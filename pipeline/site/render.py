@@ -16,7 +16,7 @@ from pipeline.config.workspace import Workspace
 
 
 def environment(ws: Workspace) -> Environment:
-    return templates.environment(ws.root, cache=ws.state / "templates")
+    return templates.environment(ws.root)
 
 
 def href(page: str, target: str) -> str:
