@@ -287,33 +287,27 @@ def test_social_crops_have_exact_sizes_and_follow_the_focal_point(ws, tmp_path):
     assert sizes["4x5"][0] / sizes["4x5"][1] == pytest.approx(0.8, abs=0.002)
 
 
-def test_attention_finds_the_subject_without_a_sidecar(ws, tmp_path):
+@pytest.mark.parametrize(
+    ("height", "width", "detail", "aspect"),
+    [
+        (1000, 2000, (300, 700, 150, 550), "1:1"),  # landscape, detail on the left: the crop slides across
+        (2000, 1000, (1450, 1800, 300, 700), "16:9"),  # portrait, detail low: the crop slides down
+    ],
+)
+def test_attention_finds_the_subject_without_a_sidecar(ws, tmp_path, height, width, detail, aspect):
+    top, bottom, left, right = detail
     rng = np.random.default_rng(3)
-    base = np.full((1000, 2000, 3), 90, np.uint8)
-    base[300:700, 150:550] = rng.integers(0, 255, (400, 400, 3), dtype=np.uint8)  # busy detail, left
-    Image.fromarray(base).save(tmp_path / "busy-left.png")
-    use_profile(ws, '[image]\naspects = ["1:1"]\nwidths = [400]\nformats = ["png"]\n')
-    ws.drop(tmp_path / "busy-left.png", "inbox/test")
+    base = np.full((height, width, 3), 90, np.uint8)
+    base[top:bottom, left:right] = rng.integers(0, 255, (bottom - top, right - left, 3), dtype=np.uint8)
+    Image.fromarray(base).save(tmp_path / "busy.png")
+    use_profile(ws, f'[image]\naspects = ["{aspect}"]\nwidths = [400]\nformats = ["png"]\n')
+    ws.drop(tmp_path / "busy.png", "inbox/test")
     ws.run(expect=0)
-    rendition = ws.item("inbox/test/busy-left.png")["facts"]["renditions"][0]
-    x0, _, x1, _ = rendition["crop"]
-    assert rendition["focus_from"] == "attention"
-    assert x0 <= 150 / 2000 and x1 >= 550 / 2000, rendition
-
-
-def test_attention_slides_down_a_portrait_to_its_subject(ws, tmp_path):
-    """A wide crop of a tall picture: the window slides along the height, not the width."""
-    rng = np.random.default_rng(5)
-    base = np.full((2000, 1000, 3), 200, np.uint8)
-    base[1450:1800, 300:700] = rng.integers(0, 255, (350, 400, 3), dtype=np.uint8)  # detail, low
-    Image.fromarray(base).save(tmp_path / "busy-low.png")
-    use_profile(ws, '[image]\naspects = ["16:9"]\nwidths = [400]\nformats = ["png"]\n')
-    ws.drop(tmp_path / "busy-low.png", "inbox/test")
-    ws.run(expect=0)
-    rendition = ws.item("inbox/test/busy-low.png")["facts"]["renditions"][0]
+    rendition = ws.item("inbox/test/busy.png")["facts"]["renditions"][0]
     x0, y0, x1, y1 = rendition["crop"]
-    assert (x0, x1) == (0, 1) and rendition["focus_from"] == "attention"
-    assert y0 <= 1450 / 2000 and y1 >= 1800 / 2000, rendition
+    assert rendition["focus_from"] == "attention"
+    assert x0 <= left / width and x1 >= right / width and y0 <= top / height and y1 >= bottom / height, rendition
+    assert (x1 - x0, y1 - y0).count(1) == 1  # the whole height or the whole width, not both
 
 
 def test_attention_centres_the_crop_when_every_window_scores_the_same(ws):
