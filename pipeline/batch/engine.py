@@ -464,15 +464,16 @@ def _split(ws: Workspace, tasks: list[Task], workers: int) -> list[Task]:
             continue
         groups: list[list[str]] = [[] for _ in range(min(share, len(options.formats)))]
         for fmt in sorted(options.formats, key=lambda f: -_COST.get(f, 1)):
-            min(groups, key=lambda g: sum(_COST.get(f, 1) for f in g)).append(fmt)
+            min(groups, key=_cost).append(fmt)
         # The pictures for people go with the lightest share, on a tie the one without the slowest
         # encoder (AVIF): the share that holds it sets the pace.
-        light = min(
-            range(len(groups)),
-            key=lambda i: (sum(_COST.get(f, 1) for f in groups[i]), max(_COST.get(f, 1) for f in groups[i])),
-        )
+        light = min(range(len(groups)), key=lambda i: (_cost(groups[i]), max(_COST.get(f, 1) for f in groups[i])))
         out += [replace(task, formats=tuple(g), previews=i == light) for i, g in enumerate(groups)]
     return out
+
+
+def _cost(formats: list[str]) -> int:
+    return sum(_COST.get(f, 1) for f in formats)
 
 
 def _merge(results: list[Result]) -> Result:

@@ -143,13 +143,18 @@ def _time_summary(f: dict) -> list[Fact]:
     if not f.get("duration"):
         return []
     out = [Fact("Duration", clock(f["duration"]))]
-    trim = f.get("trim") if isinstance(f.get("trim"), dict) else {}
-    start, end = float(trim.get("start") or 0), float(trim.get("end") or f["duration"])
+    start, end, by = _trim(f)
     kept = float(f.get("kept_duration") or end - start)
     if kept < float(f["duration"]) - 0.05:
-        by = ", ".join(map(str, trim.get("by") or []))
+        by = ", ".join(map(str, by))
         out.append(Fact("Kept", f"{clock(kept)} ({clock(start)} to {clock(end)}" + (f", cut: {by})" if by else ")")))
     return out
+
+
+def _trim(f: dict) -> tuple[float, float, list]:
+    """(start, end) of the kept part in seconds of the source, and what set them (trim.by)."""
+    trim = f.get("trim") if isinstance(f.get("trim"), dict) else {}
+    return float(trim.get("start") or 0), float(trim.get("end") or f.get("duration") or 0), trim.get("by") or []
 
 
 def _video_summary(f: dict) -> list[Fact]:
@@ -384,9 +389,8 @@ def audio_spans(f: dict) -> dict[str, tuple[float, float]]:
     trim, else the whole file) are in seconds of the source; `silence_lead` runs from the start of
     the part read and `silence_tail` back from its end."""
     duration = float(f.get("duration") or 0)
-    trim = f.get("trim") if isinstance(f.get("trim"), dict) else {}
-    start = float(trim.get("start") or 0)
-    end = min(duration, float(trim.get("end") or duration))
+    start, end, _ = _trim(f)
+    end = min(duration, end)
     lead, tail = float(f.get("silence_lead") or 0), float(f.get("silence_tail") or 0)
     analysed = f.get("analysed")
     read = (0.0, duration)  # a row made before `analysed` was noted: the whole file, as without a trim
